@@ -1,0 +1,32 @@
+# Every target bootstraps its own environment: the first one that needs it creates .venv
+# and installs the project (editable, with dev extras). The stamp depends on pyproject.toml,
+# so a second run installs nothing unless the dependencies changed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help test lint clean
+
+help: ## show this help
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> bootstrapping $(VENV) (project + dev extras)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+test: $(STAMP) ## run the test suite (unit, integration, e2e)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + ruff format --check + mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean: ## remove the venv, caches and reports
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
