@@ -4,7 +4,7 @@
 2 invalid scenario/usage   3 the harness or its environment broke
 """
 
-__all__ = ["ConfigError", "EnvironmentFailure", "HarnessError", "ResilienceFailure"]
+__all__ = ["ConfigError", "EnvironmentFailure", "FaultError", "HarnessError", "ResilienceFailure"]
 
 
 class HarnessError(Exception):
@@ -29,3 +29,12 @@ class ResilienceFailure(HarnessError):
     """A resilience expectation did not hold (a finding, not a harness bug)."""
 
     exit_code = 1
+
+
+class FaultError(EnvironmentFailure):
+    """A fault could not be applied or removed (the Toxiproxy API refused or was unreachable).
+
+    A run with a fault that failed to apply is errored, never passed.
+    """
+
+    exit_code = 3

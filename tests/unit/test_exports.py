@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["harness", "harness.errors"]
+MODULES = ["harness", "harness.errors", "harness.faults", "harness.proxy", "harness.proxy.toxics"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,17 @@
+"""An embedded, Toxiproxy-compatible fault proxy: asyncio, speaking Toxiproxy's HTTP API.
+
+It imports nothing else of the harness, so a real Toxiproxy server can replace it.
+
+    API (api.py, Starlette on uvicorn)
+      -> ProxyCollection / ToxicCollection (collection.py: all state, one lock)
+      -> Proxy (server.py: listener; per client, dial the upstream)
+      -> Connection = upstream Link + downstream Link (link.py)
+      -> Link: reader -> [noop] -> toxic stages (toxics/*.py) -> writer
+
+Run it with ``harness proxy`` or embed ``ProxyServer`` in an event loop.
+"""
+
+from harness.proxy.app import ProxyServer, load_config, run_proxy
+from harness.proxy.errors import ApiError, ConfigFileError
+
+__all__ = ["ApiError", "ConfigFileError", "ProxyServer", "load_config", "run_proxy"]

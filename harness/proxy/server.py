@@ -1,0 +1,213 @@
+"""A proxy: one listener; every accepted client gets a fresh upstream connection and two links
+(= proxy.go).
+
+    client --accept--> Proxy --dial upstream--> Connection(upstream Link, downstream Link)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import random
+import socket
+import struct
+from collections.abc import Callable
+
+from harness.proxy.errors import ApiError
+from harness.proxy.link import Link
+from harness.proxy.stream import Direction
+
+__all__ = ["Connection", "Proxy", "resolve_listen", "split_host_port"]
+
+log = logging.getLogger("harness.proxy")
+
+DIAL_TIMEOUT_S = 5.0
+BACKLOG = 4096
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``host:port`` / ``[v6]:port`` / ``:port`` -> (host, port), with Go's error texts."""
+    if address.startswith("["):
+        close = address.find("]")
+        if close < 0:
+            raise ApiError(500, f"listen tcp: address {address}: missing ']' in address")
+        host, rest = address[1:close], address[close + 1 :]
+        if not rest.startswith(":"):
+            raise ApiError(500, f"listen tcp: address {address}: missing port in address")
+        port_text = rest[1:]
+    else:
+        if ":" not in address:
+            raise ApiError(500, f"listen tcp: address {address}: missing port in address")
+        host, port_text = address.rsplit(":", 1)
+        if ":" in host:
+            raise ApiError(500, f"listen tcp: address {address}: too many colons in address")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise ApiError(500, f"listen tcp: address {address}: invalid port")
+    return host, int(port_text)
+
+
+def _format(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def resolve_listen(address: str) -> tuple[str, int, int]:
+    """(ip, port, family) for a listen address; names resolve to IPv4 first, as Go's do."""
+    host, port = split_host_port(address)
+    if host == "":
+        return "::", port, socket.AF_INET6
+    loop = asyncio.get_running_loop()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            continue
+        if infos:
+            ip = str(infos[0][4][0])
+            return ip, port, family
+    raise ApiError(500, f"listen tcp: lookup {host}: no such host")
+
+
+class Connection:
+    """One client and its upstream, joined by an upstream and a downstream link."""
+
+    def __init__(
+        self,
+        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        server: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        rng: random.Random,
+        on_closed: Callable[[Connection, Link], None],
+    ) -> None:
+        self._writers = (client[1], server[1])
+        self._on_closed = on_closed
+        self.upstream = Link(Direction.UPSTREAM, client[0], server[1], rng, self._link_done)
+        self.downstream = Link(Direction.DOWNSTREAM, server[0], client[1], rng, self._link_done)
+        self.closed = False
+
+    def links(self) -> tuple[Link, Link]:
+        return self.upstream, self.downstream
+
+    def reset_on_close(self) -> None:
+        """SO_LINGER 0: closing sends RST, not FIN (a reset_peer toxic is present)."""
+        for writer in self._writers:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def _link_done(self, link: Link) -> None:
+        self._on_closed(self, link)
+        if self.upstream.done and self.downstream.done:
+            self.closed = True
+
+    def close(self) -> None:
+        """Drop the connection now (proxy disabled, deleted or moved): peers see EOF."""
+        for link in self.links():
+            link.close()
+        for writer in self._writers:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+
+
+class Proxy:
+    """A named listener forwarding to ``upstream``; its toxics live in ``toxics``."""
+
+    def __init__(
+        self,
+        name: str,
+        listen: str,
+        upstream: str,
+        *,
+        rng: random.Random,
+        new_connection: Callable[[Proxy, Connection], None],
+        link_done: Callable[[Proxy, Link], None],
+    ) -> None:
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = False
+        self.connections: set[Connection] = set()
+        self._rng = rng
+        self._new_connection = new_connection
+        self._link_done = link_done
+        self._server: asyncio.Server | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        if self.enabled:
+            return
+        ip, port, family = await resolve_listen(self.listen)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and ip == "::":
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((ip, port))
+            sock.setblocking(False)
+            self._server = await asyncio.start_server(self._accept, sock=sock, backlog=BACKLOG)
+        except OSError as exc:
+            sock.close()
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ApiError(500, f"listen tcp {_format(ip, port)}: bind: {reason}") from None
+        bound = sock.getsockname()
+        self.listen = _format(bound[0], bound[1])
+        self.enabled = True
+        log.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
+
+    async def stop(self) -> None:
+        """Close the listener first (new connects are refused), then every connection."""
+        self.enabled = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for task in list(self._pending):
+            task.cancel()
+        for conn in list(self.connections):
+            conn.close()
+        self.connections.clear()
+        await asyncio.sleep(0)  # let cancelled link tasks unwind
+
+    async def differs(self, listen: str, upstream: str) -> bool:
+        """Toxiproxy's rule: a change of resolved listen address or of the upstream string."""
+        ip, port, _ = await resolve_listen(listen)
+        return _format(ip, port) != self.listen or upstream != self.upstream
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._pending.add(task)
+        try:
+            await self._dial(reader, writer)
+        finally:
+            if task is not None:
+                self._pending.discard(task)
+
+    async def _dial(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            host, port = split_host_port(self.upstream)
+            server = await asyncio.wait_for(
+                asyncio.open_connection(host, port, limit=256 * 1024), DIAL_TIMEOUT_S
+            )
+        except (OSError, ApiError, TimeoutError, UnicodeError) as exc:
+            # The client connected; it now sees a prompt EOF, as with toxiproxy.
+            log.info("proxy %s: upstream %s unreachable: %s", self.name, self.upstream, exc)
+            writer.transport.abort()
+            return
+        if not self.enabled:
+            writer.transport.abort()
+            server[1].transport.abort()
+            return
+        for w in (writer, server[1]):
+            sock = w.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection((reader, writer), server, self._rng, self._on_link_done)
+        self.connections.add(conn)
+        self._new_connection(self, conn)
+
+    def _on_link_done(self, conn: Connection, link: Link) -> None:
+        self._link_done(self, link)
+        if conn.upstream.done and conn.downstream.done:
+            self.connections.discard(conn)

@@ -1,0 +1,31 @@
+"""Toxic types, one file each; importing this package registers all of them.
+
+link input -> [noop] -> [toxic 1] -> ... -> [toxic n] -> link output
+each stage: ToxicStub(input, output, interrupt) running toxic.pipe(stub)
+"""
+
+from harness.proxy.toxics import (
+    bandwidth,
+    latency,
+    limit_data,
+    noop,
+    reset_peer,
+    slicer,
+    slow_close,
+    timeout,
+)
+from harness.proxy.toxics.base import TOXIC_TYPES, Toxic, ToxicStub
+
+__all__ = [
+    "TOXIC_TYPES",
+    "Toxic",
+    "ToxicStub",
+    "bandwidth",
+    "latency",
+    "limit_data",
+    "noop",
+    "reset_peer",
+    "slicer",
+    "slow_close",
+    "timeout",
+]

@@ -1,0 +1,50 @@
+"""bandwidth: at most ``rate`` KB/s (1 KB = 1000 bytes); rate 0 holds all data back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Chunk
+from harness.proxy.toxics.base import Toxic, ToxicStub, register
+
+SLICE_S = 0.1  # large chunks leave in 100 ms slices, as in toxiproxy
+
+
+@dataclasses.dataclass(frozen=True)
+class BandwidthToxic(Toxic):
+    rate: int = 0  # KB/s
+
+    def check(self) -> str | None:
+        if self.rate < 0:
+            return f"rate must be 0 or more (KB/s), got {self.rate}"
+        return None
+
+    async def pipe(self, stub: ToxicStub) -> None:
+        bytes_per_s = self.rate * 1000
+        slice_size = max(1, int(bytes_per_s * SLICE_S))
+        next_at = 0.0  # when the link may send again; idle time is not banked
+        while True:
+            item = await stub.recv()
+            if item is INTERRUPTED:
+                return
+            if item is EOF or item is TIMED_OUT:
+                await stub.close()
+                return
+            assert isinstance(item, Chunk)
+            if bytes_per_s == 0:
+                # toxiproxy's quirk, kept on purpose: rate 0 is a blackhole, not "unlimited".
+                await stub.sleep(float("inf"))
+                await stub.send(item)
+                return
+            next_at = max(next_at, stub.now())
+            data = item.data
+            while data:
+                piece, data = data[:slice_size], data[slice_size:]
+                next_at += len(piece) / bytes_per_s
+                if not await stub.sleep(next_at - stub.now()):
+                    await stub.send(Chunk(piece + data, item.received_at))  # never drop
+                    return
+                await stub.send(Chunk(piece, item.received_at))
+
+
+register("bandwidth", BandwidthToxic)

@@ -1,0 +1,70 @@
+"""slicer: splits each chunk into pieces of about ``average_size`` bytes, ``delay`` us apart."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+
+from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Chunk
+from harness.proxy.toxics.base import Toxic, ToxicStub, register
+
+
+def split_points(size: int, average: int, variation: int, rng: random.Random) -> list[int]:
+    """Boundaries 0 = b0 < ... < bn = size; every piece is at most average + variation.
+
+    Halves are split again, each split moved by up to +/- variation, as toxiproxy does, but
+    iteratively (toxiproxy recurses and overflows its stack on average 0).
+    """
+    points = [0, size] if size > 0 else [0]
+    pending = [(0, size)]
+    while pending:
+        start, end = pending.pop()
+        if end - start - average <= variation:
+            continue
+        mid = start + (end - start) // 2
+        if variation > 0:
+            mid += rng.randrange(-variation, variation)
+        mid = min(max(mid, start + 1), end - 1)
+        points.append(mid)
+        pending.append((start, mid))
+        pending.append((mid, end))
+    return sorted(points)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlicerToxic(Toxic):
+    average_size: int = 0  # bytes
+    size_variation: int = 0  # bytes
+    delay: int = 0  # microseconds between pieces
+
+    def check(self) -> str | None:
+        if self.average_size < 1:
+            return f"average_size must be 1 or more, got {self.average_size}"
+        if not 0 <= self.size_variation <= self.average_size:
+            return (
+                f"size_variation must be between 0 and average_size ({self.average_size}),"
+                f" got {self.size_variation}"
+            )
+        if self.delay < 0:
+            return f"delay must be 0 or more (microseconds), got {self.delay}"
+        return None
+
+    async def pipe(self, stub: ToxicStub) -> None:
+        while True:
+            item = await stub.recv()
+            if item is INTERRUPTED:
+                return
+            if item is EOF or item is TIMED_OUT:
+                await stub.close()
+                return
+            assert isinstance(item, Chunk)
+            points = split_points(len(item.data), self.average_size, self.size_variation, stub.rng)
+            for begin, end in itertools.pairwise(points):
+                await stub.send(Chunk(item.data[begin:end], item.received_at))
+                if end < len(item.data) and not await stub.sleep(self.delay / 1e6):
+                    await stub.send(Chunk(item.data[end:], item.received_at))
+                    return
+
+
+register("slicer", SlicerToxic)
