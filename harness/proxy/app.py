@@ -26,6 +26,7 @@ from harness.proxy.collection import ProxyCollection, ProxySpec
 from harness.proxy.errors import ApiError, ConfigFileError
 from harness.proxy.metrics import ProxyMetrics
 from harness.proxy.server import split_host_port
+from harness.proxy.stream import calibrate_timer_lead
 
 __all__ = ["ApiBindError", "ProxyServer", "load_config", "raise_fd_limit", "run_proxy"]
 
@@ -121,6 +122,7 @@ class ProxyServer:
 
     async def start(self, config: list[ProxySpec] | None = None) -> None:
         self.metrics.loop = asyncio.get_running_loop()
+        await calibrate_timer_lead()
         sock = self._bind_api()
         try:
             if config:
@@ -175,8 +177,12 @@ def run_proxy(
     seed: int | None = None,
     version: str = "git",
     announce: bool = True,
+    loop: str = "asyncio",
 ) -> None:
-    """Serve in the foreground until SIGINT or SIGTERM; raises ConfigFileError/ApiBindError."""
+    """Serve in the foreground until SIGINT or SIGTERM; raises ConfigFileError/ApiBindError.
+
+    ``loop="uvloop"`` runs on uvloop (measured by ``harness bench proxy``; see README).
+    """
     specs = load_config(config) if config is not None else None
     if specs:
         for spec in specs:
@@ -185,7 +191,13 @@ def run_proxy(
             except ApiError as exc:
                 raise ConfigFileError(f"{config}: proxy {spec.name}: {exc.message}") from None
     raise_fd_limit()
-    asyncio.run(_serve_until_signal(ProxyServer(host, port, seed, version), specs, announce))
+    main = _serve_until_signal(ProxyServer(host, port, seed, version), specs, announce)
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 async def _serve_until_signal(

@@ -20,7 +20,15 @@ import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from harness.proxy.stream import EOF, READ_SIZE, Channel, Chunk, Direction, Interrupt
+from harness.proxy.stream import (
+    EOF,
+    FAST_READ_SIZE,
+    READ_SIZE,
+    Channel,
+    Chunk,
+    Direction,
+    Interrupt,
+)
 from harness.proxy.toxics.base import (
     Buffered,
     CleansUp,
@@ -216,7 +224,7 @@ class Link:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                data = await self._source.read(READ_SIZE)
+                data = await self._source.read(FAST_READ_SIZE if self._input is None else READ_SIZE)
                 if not data:
                     break
                 self.received_bytes += len(data)

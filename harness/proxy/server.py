@@ -25,6 +25,7 @@ log = logging.getLogger("harness.proxy")
 
 DIAL_TIMEOUT_S = 5.0
 BACKLOG = 4096
+STREAM_LIMIT = 256 * 1024  # a stream buffers up to twice this before pausing its socket
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -145,7 +146,9 @@ class Proxy:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.bind((ip, port))
             sock.setblocking(False)
-            self._server = await asyncio.start_server(self._accept, sock=sock, backlog=BACKLOG)
+            self._server = await asyncio.start_server(
+                self._accept, sock=sock, backlog=BACKLOG, limit=STREAM_LIMIT
+            )
         except OSError as exc:
             sock.close()
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
@@ -187,7 +190,7 @@ class Proxy:
         try:
             host, port = split_host_port(self.upstream)
             server = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=256 * 1024), DIAL_TIMEOUT_S
+                asyncio.open_connection(host, port, limit=STREAM_LIMIT), DIAL_TIMEOUT_S
             )
         except (OSError, ApiError, TimeoutError, UnicodeError) as exc:
             # The client connected; it now sees a prompt EOF, as with toxiproxy.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
@@ -17,11 +18,42 @@ __all__ = [
     "Direction",
     "Interrupt",
     "Item",
+    "calibrate_timer_lead",
     "parse_direction",
 ]
 
-# The largest read from a source socket, as in toxiproxy (32 KiB).
+# The largest read from a source socket into a toxic chain, as in toxiproxy (32 KiB).
 READ_SIZE: Final = 32 * 1024
+# On the fast path (no toxic on the link) chunk size means nothing, so read more at once.
+FAST_READ_SIZE: Final = 256 * 1024
+
+
+class _TimerLead:
+    """How early to start a toxic's timer so that it fires on time.
+
+    The event loop wakes late by a steady amount (asyncio rounds epoll timeouts up to the
+    millisecond: about 1 ms here; uvloop about 0.5 ms). ``calibrate_timer_lead`` measures it
+    once at start-up so that a 100 ms latency toxic adds 100 ms, not 101.
+    """
+
+    seconds = 0.0
+
+
+async def calibrate_timer_lead(samples: int = 25) -> float:
+    """Measure the loop's median timer lateness and start toxic timers that much early.
+
+    Probe lengths are spread over 2-6 ms (fractions of a millisecond matter: whole ones are
+    not rounded up), stepping evenly so the calibration itself is deterministic.
+    """
+    late = []
+    for index in range(samples):
+        probe_s = 0.002 + 0.004 * index / samples + 0.00037 * (index % 3)
+        start = time.perf_counter()  # uvloop's loop.time() only ticks in milliseconds
+        await asyncio.sleep(probe_s)
+        late.append(time.perf_counter() - start - probe_s)
+    late.sort()
+    _TimerLead.seconds = min(max(late[len(late) // 2], 0.0), 0.002)
+    return _TimerLead.seconds
 
 
 class Direction(enum.Enum):
@@ -104,7 +136,7 @@ class Interrupt:
             return True
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        handle = loop.call_later(seconds, _resolve, waiter)
+        handle = loop.call_later(max(seconds - _TimerLead.seconds, 0), _resolve, waiter)
         try:
             await self.park(waiter)
         finally:

@@ -1,0 +1,10 @@
+"""Benchmarks that print ratios against a reference run, side by side (never timed tests).
+
+harness bench proxy -> servers.py (echo/sink in their own process)
+                    -> direct connection vs the proxy (a ``harness proxy`` process)
+                    -> one table: direct | proxy | ratio or added | our bar
+"""
+
+from harness.bench.proxy import run_proxy_bench
+
+__all__ = ["run_proxy_bench"]
