@@ -6,9 +6,16 @@ exits with the class's code (0 held, 1 resilience finding, 2 bad input, 3 enviro
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -85,6 +92,145 @@ def bench_proxy(loop: str, connections: str, bulk_mib: int) -> None:
         ) from None
     rows = run_proxy_bench(loop, counts, bulk_mib, echo=lambda line: click.echo(f"... {line}"))
     click.echo(render(rows, loop))
+
+
+DEFAULT_RUN_DIR = Path(".chaos/platform")
+
+
+@cli.group()
+def platform() -> None:
+    """Run the platform under test (the mock short-video backend by default)."""
+
+
+def _topology_option(func: Any) -> Any:
+    return click.option(
+        "--topology",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The platform's topology file (default: the mock platform's).",
+    )(func)
+
+
+def _base_port_option(func: Any) -> Any:
+    return click.option(
+        "--base-port",
+        type=click.IntRange(1024, 64000),
+        default=None,
+        help="Ports are offsets from this (default: the topology's, 18000).",
+    )(func)
+
+
+@platform.command("up")
+@click.option(
+    "--profile", type=click.Choice(["normal", "fragile"]), default="normal", show_default=True
+)
+@_base_port_option
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+    help="Databases and logs of this platform.",
+)
+@_topology_option
+def platform_up(profile: str, base_port: int | None, run_dir: Path, topology: Path | None) -> None:
+    """Start the proxy, the links and every service; stay up until Ctrl-C or SIGTERM."""
+    from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+
+    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    base = base_port or spec.base_port
+    plat = Platform(
+        spec, base, run_dir.resolve(), profile, os.environ.get("TOXIPROXY_URL"), echo=_say
+    )
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    started = time.monotonic()
+    try:
+        plat.up()
+        plat.write_state(run_dir / "platform.json")
+        _say(f"platform up ({profile}) in {time.monotonic() - started:.1f} s")
+        click.echo(f"gateway: {plat.gateway_url}", color=False)
+        click.echo(f"status page: {plat.gateway_url}/status   proxy API: {plat.proxy_url}")
+        while not stop.wait(0.5):
+            dead = [
+                c.name for c in plat.supervisor.children.values() if not c.alive() and not c.paused
+            ]
+            if dead:
+                _say(f"warning: exited: {', '.join(dead)} (see {run_dir}/logs)")
+                stop.wait(5)
+    finally:
+        _say("stopping the platform")
+        plat.down()
+        with contextlib.suppress(OSError):
+            (run_dir / "platform.json").unlink()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _say("platform stopped")
+
+
+@platform.command("status")
+@_base_port_option
+@_topology_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def platform_status(base_port: int | None, topology: Path | None, as_json: bool) -> None:
+    """Each service's health, as a table (exit 3 when any is unhealthy)."""
+    from harness.platform import DEFAULT_TOPOLOGY, Platform, PlatformError, load_topology
+
+    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    plat = Platform(spec, base_port or spec.base_port, DEFAULT_RUN_DIR)
+    report = plat.health()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        width = max(len(name) for name in report)
+        click.echo(f"{'service'.ljust(width)}  health     latency  build  url")
+        for name, item in report.items():
+            state = "healthy" if item["healthy"] else "DOWN"
+            click.echo(
+                f"{name.ljust(width)}  {state.ljust(9)}  {item['latency_ms']:>5.1f} ms  "
+                f"{item['build'] or '-':5}  {item['url']}"
+            )
+    down = [name for name, item in report.items() if not item["healthy"]]
+    if down:
+        raise PlatformError(f"unhealthy: {', '.join(down)}")
+
+
+@platform.command("down")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+)
+def platform_down(run_dir: Path) -> None:
+    """Stop a platform that ``harness platform up`` runs (in another terminal)."""
+    from harness.platform import PlatformError
+
+    state_path = run_dir / "platform.json"
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        raise PlatformError(f"no running platform recorded in {state_path}") from None
+    pid = int(state["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        state_path.unlink(missing_ok=True)
+        raise PlatformError(f"the platform process {pid} is gone; removed {state_path}") from None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _say("platform stopped")
+            return
+        time.sleep(0.1)
+    raise PlatformError(f"the platform process {pid} did not stop within 30 s")
+
+
+def _say(line: str) -> None:
+    click.echo(f"==> {line}", err=True)
 
 
 def main() -> None:

@@ -1,0 +1,232 @@
+"""Bring the platform up and down: proxy, links, services, health.
+
+Platform.up():
+  check every port is free (nothing is started if one is taken)
+  -> the proxy: the embedded one (``harness proxy`` child) or TOXIPROXY_URL
+  -> populate one proxy per link -> start each service -> wait for each health URL
+Platform.down(): stop every child (paused ones resumed first); with an external
+  Toxiproxy, delete the proxies we created. Safe to call twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.errors import EnvironmentFailure, FaultError
+from harness.faults import ToxiproxyClient
+from harness.platform.supervisor import Supervisor
+from harness.platform.topology import Topology
+
+__all__ = ["Platform", "PlatformError", "port_owner"]
+
+HEALTH_TIMEOUT_S = 30.0
+
+
+class PlatformError(EnvironmentFailure):
+    """The platform could not be started, reached or stopped."""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_owner(topology: Topology, base_port: int, external_proxy: bool) -> list[tuple[str, int]]:
+    """Every (what, port) this platform needs to listen on."""
+    owners = [
+        (f"service {name}", topology.service_port(base_port, name)) for name in topology.services
+    ]
+    owners += [
+        (f"link proxy {name}", topology.link_port(base_port, name)) for name in topology.links
+    ]
+    if not external_proxy:
+        owners.append(("the proxy API", topology.proxy_api_port(base_port)))
+    return owners
+
+
+class Platform:
+    def __init__(
+        self,
+        topology: Topology,
+        base_port: int,
+        run_dir: Path,
+        profile: str = "normal",
+        toxiproxy_url: str | None = None,
+        echo: Callable[[str], None] = lambda _line: None,
+    ) -> None:
+        self.topology = topology
+        self.base_port = base_port
+        self.run_dir = run_dir
+        self.profile = profile
+        self.external_proxy = toxiproxy_url is not None
+        self.proxy_url = toxiproxy_url or f"http://127.0.0.1:{topology.proxy_api_port(base_port)}"
+        self.supervisor = Supervisor(run_dir / "logs")
+        self.echo = echo
+        self._populated = False
+
+    @property
+    def gateway_url(self) -> str:
+        return self.topology.gateway_url(self.base_port)
+
+    def toxiproxy(self) -> ToxiproxyClient:
+        return ToxiproxyClient(self.proxy_url)
+
+    def up(self) -> None:
+        """Start everything; on any failure, stop what was started and raise PlatformError."""
+        taken = [
+            f"{what} needs 127.0.0.1:{port}, which is already in use"
+            for what, port in port_owner(self.topology, self.base_port, self.external_proxy)
+            if not _port_free(port)
+        ]
+        if taken:
+            raise PlatformError(
+                "cannot start the platform: "
+                + "; ".join(taken)
+                + " (stop what holds it, or pick another --base-port)"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_proxy()
+            self._populate()
+            self._start_services()
+            self._wait_healthy()
+        except BaseException:
+            self.down()
+            raise
+
+    def _start_proxy(self) -> None:
+        if self.external_proxy:
+            if not self.toxiproxy().is_running():
+                raise PlatformError(f"TOXIPROXY_URL={self.proxy_url} does not answer")
+            self.echo(f"using the Toxiproxy server at {self.proxy_url}")
+            return
+        port = str(self.topology.proxy_api_port(self.base_port))
+        self.supervisor.start("proxy", [sys.executable, "-m", "harness", "proxy", "--port", port])
+        self._wait(lambda: self.toxiproxy().is_running(), "the proxy API", "proxy")
+        self.echo(f"proxy API at {self.proxy_url}")
+
+    def _populate(self) -> None:
+        try:
+            self.toxiproxy().populate(self.topology.populate_body(self.base_port))
+        except FaultError as exc:
+            raise PlatformError(f"cannot create the link proxies: {exc}") from exc
+        self._populated = True
+        self.echo(f"{len(self.topology.links)} links behind proxies")
+
+    def _service_argv(self, service: str) -> list[str]:
+        argv = [
+            part.format(python=sys.executable, service=service) for part in self.topology.command
+        ]
+        return [
+            *argv,
+            "--base-port",
+            str(self.base_port),
+            "--run-dir",
+            str(self.run_dir / "data"),
+            "--profile",
+            self.profile,
+        ]
+
+    def _start_services(self) -> None:
+        for service in self.topology.services:
+            self.supervisor.start(service, self._service_argv(service))
+
+    def health_url(self, service: str) -> str:
+        spec = self.topology.services[service]
+        return (
+            f"http://127.0.0.1:{self.topology.service_port(self.base_port, service)}{spec.health}"
+        )
+
+    def _healthy(self, service: str) -> bool:
+        try:
+            return httpx.get(self.health_url(service), timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _wait_healthy(self) -> None:
+        pending = list(self.topology.services)
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while pending:
+            for service in list(pending):
+                child = self.supervisor.children[service]
+                if not child.alive():
+                    raise PlatformError(
+                        f"service {service} exited with code {child.process.returncode}:\n"
+                        f"{child.log_tail()}"
+                    )
+                if self._healthy(service):
+                    pending.remove(service)
+            if pending and time.monotonic() > deadline:
+                raise PlatformError(
+                    f"not healthy after {HEALTH_TIMEOUT_S:.0f} s: {', '.join(pending)}"
+                )
+            if pending:
+                time.sleep(0.1)
+        self.echo(f"{len(self.topology.services)} services healthy")
+
+    def _wait(self, ready: Callable[[], bool], what: str, child: str) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while not ready():
+            if not self.supervisor.children[child].alive():
+                raise PlatformError(f"{what} exited:\n{self.supervisor.children[child].log_tail()}")
+            if time.monotonic() > deadline:
+                raise PlatformError(f"{what} did not answer within {HEALTH_TIMEOUT_S:.0f} s")
+            time.sleep(0.05)
+
+    def down(self) -> None:
+        if self.external_proxy and self._populated:
+            client = self.toxiproxy()
+            for name in self.topology.links:
+                with contextlib.suppress(FaultError):
+                    client.delete_proxy(name)
+            self._populated = False
+        self.supervisor.stop_all()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each service's health answer (or why it has none), for ``platform status``."""
+        report: dict[str, dict[str, Any]] = {}
+        for service in self.topology.services:
+            url = self.health_url(service)
+            start = time.perf_counter()
+            try:
+                response = httpx.get(url, timeout=2.0)
+                ok = response.status_code == 200
+                detail = response.json() if ok else {"status": response.status_code}
+            except (httpx.HTTPError, ValueError) as exc:
+                ok, detail = False, {"error": type(exc).__name__}
+            report[service] = {
+                "healthy": ok,
+                "url": url,
+                "latency_ms": round((time.perf_counter() - start) * 1000, 1),
+                "build": detail.get("build", ""),
+                "detail": "" if ok else json.dumps(detail),
+            }
+        return report
+
+    def write_state(self, path: Path) -> None:
+        state = {
+            "pid": os.getpid(),
+            "base_port": self.base_port,
+            "gateway": self.gateway_url,
+            "proxy": self.proxy_url,
+            "profile": self.profile,
+            "children": {name: child.pid for name, child in self.supervisor.children.items()},
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(path)

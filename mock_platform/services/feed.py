@@ -1,0 +1,148 @@
+"""feed: the For You feed, from the catalog replica, ranked by engagement.
+
+    gateway --GET /feed?user=U (gateway-feed-a)--> feed
+    feed --GET /published (feed-catalog)--> catalog-replica      (timeout REPLICA_TIMEOUT_S)
+    feed --GET /counters  (feed-metrics)--> metrics              (optional, short timeout)
+
+Normal: the last good candidate list is kept; when the replica is slow or cut off the feed
+serves it marked ``degraded`` with its ``age_s`` instead of failing, and marks ``stale`` when
+the replica reports lag above STALE_LAG_S. Counters that cannot be fetched are taken from the
+last good read, labelled with their ``counters_as_of``. Fragile: no cache, long timeouts, the
+error goes to the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mock_platform.common import Window, json_error, link_client
+from mock_platform.kit import ServiceKit
+from mock_platform.settings import Settings
+from mock_platform.validation import int_param, valid_id
+
+REPLICA_TIMEOUT_S = 0.5
+STALE_LAG_S = 5.0
+
+
+class Feed:
+    def __init__(self, settings: Settings, kit: ServiceKit) -> None:
+        self.settings = settings
+        fragile = settings.fragile
+        self.replica = link_client(settings, "feed-catalog", 10.0 if fragile else REPLICA_TIMEOUT_S)
+        self.metrics = link_client(settings, "feed-metrics", 10.0 if fragile else 0.3)
+        kit.on_close(self.replica.aclose)
+        kit.on_close(self.metrics.aclose)
+        self.candidates: list[dict[str, Any]] = []
+        self.candidates_at: float | None = None
+        self.counters: dict[str, dict[str, int]] = {}
+        self.counters_as_of: float | None = None
+        self.served = Window()  # ok = fresh, not ok = degraded or stale
+
+    async def feed(self, request: Request) -> Response:
+        user = valid_id(request.query_params.get("user", "anonymous"), "user")
+        limit = int_param(request, "limit", 20, 1, 100)
+        degraded, lag = False, 0.0
+        try:
+            candidates = await self._candidates()
+            lag = await self._lag()
+        except httpx.HTTPError as exc:
+            if self.settings.fragile or self.candidates_at is None:
+                self.served.add(False, 0)
+                return json_error(
+                    503, f"feed unavailable: the catalog replica failed ({type(exc).__name__})", 2
+                )
+            candidates, degraded = self.candidates, True
+        await self._refresh_counters([v["video_id"] for v in candidates[:200]])
+        items = self._rank(candidates, user)[:limit]
+        stale = lag > STALE_LAG_S
+        self.served.add(not (degraded or stale), 0)
+        age = time.time() - self.candidates_at if self.candidates_at else 0.0
+        return JSONResponse(
+            {
+                "user": user,
+                "items": items,
+                "degraded": degraded,
+                "stale": stale,
+                "age_s": round(age if degraded else 0.0, 3),
+                "replica_lag_s": round(lag, 3),
+                "counters_as_of": self.counters_as_of,
+                "region": self.settings.service,
+            },
+            headers={"X-Feed-Degraded": "1" if degraded or stale else "0"},
+        )
+
+    async def _candidates(self) -> list[dict[str, Any]]:
+        response = await self.replica.get("/published", params={"limit": 200})
+        response.raise_for_status()
+        videos: list[dict[str, Any]] = response.json()["videos"]
+        self.candidates, self.candidates_at = videos, time.time()
+        return videos
+
+    async def _lag(self) -> float:
+        response = await self.replica.get("/lag")
+        response.raise_for_status()
+        lag: float = response.json()["lag_seconds"]
+        return float(lag)
+
+    async def _refresh_counters(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        try:
+            response = await self.metrics.get("/counters", params={"ids": ",".join(ids)})
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return  # keep the last counters; their as_of tells how old they are
+        body = response.json()
+        self.counters.update(body["counters"])
+        self.counters_as_of = body["as_of"]
+
+    def _rank(self, videos: list[dict[str, Any]], user: str) -> list[dict[str, Any]]:
+        def score(video: dict[str, Any]) -> float:
+            counts = self.counters.get(video["video_id"], {"views": 0, "likes": 0})
+            engagement = counts["views"] + 3 * counts["likes"]
+            # A per-user tiebreak so that feeds differ between users, deterministically.
+            salt = int(hashlib.sha1(f"{user}{video['video_id']}".encode()).hexdigest()[:4], 16)
+            created: float = video["created_at"]
+            return engagement * 10 + created / 1e6 + salt / 1e9
+
+        ranked = sorted(videos, key=score, reverse=True)
+        return [
+            {
+                "video_id": v["video_id"],
+                "creator": v["creator"],
+                "title": v["title"],
+                "hashtags": v["hashtags"],
+                "status": v["status"],
+                **self.counters.get(v["video_id"], {"views": 0, "likes": 0}),
+            }
+            for v in ranked
+        ]
+
+    async def signals(self, request: Request) -> Response:
+        summary = self.served.summary()
+        return JSONResponse(
+            {
+                "served": summary["count"],
+                "degraded_ratio": summary["error_rate"],
+                "cache_age_s": round(time.time() - self.candidates_at, 3)
+                if self.candidates_at
+                else None,
+            }
+        )
+
+
+def create_app(settings: Settings) -> Any:
+    kit = ServiceKit(settings)
+    feed = Feed(settings, kit)
+    routes = [
+        Route("/feed", feed.feed, methods=["GET"]),
+        Route("/signals", feed.signals, methods=["GET"]),
+    ]
+    return kit.app(routes)

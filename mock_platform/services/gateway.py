@@ -1,0 +1,380 @@
+"""gateway: the only client entry. Auth, routing, and the protections that keep a partial
+failure partial.
+
+    client -> gateway (FastAPI, OpenAPI at /openapi.json)
+      shed: more than MAX_IN_FLIGHT requests at once -> 503 + Retry-After, at once
+      -> Upstream(name, link): own connection pool (bulkhead), timeout, circuit breaker,
+         one retry layer for idempotent reads (jittered backoff, retry budget)
+      -> upload | feed | search | cdn-edge | status ; view/like events -> outbox -> metrics
+
+Search failures become cached results marked degraded, or a fast 503 + Retry-After. Events
+are acknowledged into a durable outbox and shipped in batches, so a slow metrics service never
+slows a user and loses nothing. The fragile profile shares one small pool across upstreams,
+waits long, retries everything three times and never sheds: a slow search then starves the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Annotated, Any
+
+import httpx
+from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from mock_platform.common import Database, Window, json_error, link_client
+from mock_platform.kit import ServiceKit
+from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
+from mock_platform.settings import Settings
+from mock_platform.validation import BadInput
+
+MAX_IN_FLIGHT = 256
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+OUTBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    event_id TEXT PRIMARY KEY, video_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+def make_token(secret: bytes, creator: str) -> str:
+    """A creator's bearer token: ``<creator>.<hmac>``; the load generator makes the same."""
+    return f"{creator}.{hmac.new(secret, creator.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
+class UpstreamFailed(Exception):
+    def __init__(self, upstream: str, reason: str, status: int = 503) -> None:
+        super().__init__(f"{upstream}: {reason}")
+        self.upstream = upstream
+        self.reason = reason
+        self.status = status
+
+
+class Upstream:
+    """One upstream behind one link: pool, timeout, breaker, retries."""
+
+    def __init__(self, name: str, client: httpx.AsyncClient, base_url: str, fragile: bool) -> None:
+        self.name = name
+        self.client = client
+        self.base_url = base_url  # "" when the client already points at the link
+        self.fragile = fragile
+        self.breaker = CircuitBreaker()
+        self.budget = RetryBudget()
+        self.attempts = 0
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        retryable = method == "GET"
+        attempts = 3 if self.fragile else (2 if retryable else 1)
+        self.budget.request()
+        last = "no attempt"
+        for attempt in range(attempts):
+            if not self.fragile and not self.breaker.allow():
+                raise UpstreamFailed(self.name, "circuit open")
+            if attempt and not self.fragile:
+                if not self.budget.try_retry():
+                    break
+                await asyncio.sleep(backoff_s(attempt))
+            self.attempts += 1
+            try:
+                response = await self.client.request(method, self.base_url + path, **kwargs)
+            except httpx.TimeoutException:
+                last = "timed out"
+                self.breaker.record(False)
+                continue
+            except httpx.HTTPError as exc:
+                last = f"unreachable ({type(exc).__name__})"
+                self.breaker.record(False)
+                continue
+            self.breaker.record(response.status_code < 500)
+            if response.status_code < 500 or attempt == attempts - 1:
+                return response
+            last = f"answered {response.status_code}"
+        raise UpstreamFailed(self.name, last)
+
+
+def _passthrough(response: httpx.Response) -> Response:
+    keep = {
+        "content-type",
+        "retry-after",
+        "content-range",
+        "accept-ranges",
+        "x-cache",
+        "age",
+        "x-build",
+        "x-feed-degraded",
+    }
+    headers = {k: v for k, v in response.headers.items() if k.lower() in keep}
+    return Response(response.content, response.status_code, headers=headers)
+
+
+class Gateway:
+    def __init__(self, settings: Settings, kit: ServiceKit) -> None:
+        self.settings = settings
+        self.kit = kit
+        fragile = settings.fragile
+        shared: httpx.AsyncClient | None = None
+        if fragile:
+            shared = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=10))
+            kit.on_close(shared.aclose)
+        timeouts = {"upload": 10.0, "feed": 2.0, "search": 0.8, "cdn": 3.0, "status": 2.0}
+        links = {
+            "upload": "gateway-upload",
+            "feed": "gateway-feed-a",
+            "search": "gateway-search",
+            "cdn": "gateway-cdn",
+            "status": "gateway-status",
+        }
+        self.upstreams: dict[str, Upstream] = {}
+        for name, link in links.items():
+            if shared is not None:
+                self.upstreams[name] = Upstream(name, shared, settings.link_url(link), True)
+                continue
+            client = link_client(settings, link, timeouts[name], pool=64)
+            kit.on_close(client.aclose)
+            self.upstreams[name] = Upstream(name, client, "", False)
+        self.metrics = link_client(settings, "gateway-metrics", 2.0)
+        kit.on_close(self.metrics.aclose)
+        self.outbox = Database(settings.database("gateway-outbox"), OUTBOX_SCHEMA)
+        kit.on_close(self.outbox.close)
+        self.search_cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self.search_served = Window()  # ok = fresh results, not ok = cached (degraded)
+        self._sending: set[asyncio.Task[None]] = set()
+        self.in_flight = 0
+        self.shed = 0
+        kit.every(0.2, self.ship_events)
+
+    # -- protections ---------------------------------------------------------------------
+
+    def admit(self) -> Response | None:
+        if not self.settings.fragile and self.in_flight >= MAX_IN_FLIGHT:
+            self.shed += 1
+            return json_error(503, "overloaded: shedding load", 1)
+        return None
+
+    def creator(self, authorization: str | None) -> str:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise BadInput("a creator's bearer token is required", 401)
+        token = authorization.removeprefix("Bearer ").strip()
+        creator, _, _ = token.partition(".")
+        expected = make_token(self.settings.token_secret, creator)
+        if not creator or not hmac.compare_digest(token, expected):
+            raise BadInput("invalid bearer token", 401)
+        return creator
+
+    async def forward(self, upstream: str, method: str, path: str, **kwargs: Any) -> Response:
+        try:
+            return _passthrough(await self.upstreams[upstream].call(method, path, **kwargs))
+        except UpstreamFailed as exc:
+            return json_error(exc.status, f"{exc.upstream} unavailable: {exc.reason}", 2)
+
+    # -- search: cached or fast failure --------------------------------------------------
+
+    async def search(self, q: str, limit: int) -> Response:
+        key = f"{q}\x00{limit}"
+        try:
+            response = await self.upstreams["search"].call(
+                "GET", "/search", params={"q": q, "limit": limit}
+            )
+        except UpstreamFailed as exc:
+            cached = None if self.settings.fragile else self.search_cache.get(key)
+            if cached is not None:
+                self.search_served.add(False, 0)
+                body = {**json.loads(cached), "degraded": True, "reason": exc.reason}
+                return JSONResponse(body, headers={"X-Search-Degraded": "1"})
+            return json_error(503, f"search unavailable: {exc.reason}", 2)
+        if response.status_code == 200:
+            self.search_served.add(True, 0)
+            self.search_cache[key] = response.content
+            self.search_cache.move_to_end(key)
+            while len(self.search_cache) > 1000:
+                self.search_cache.popitem(last=False)
+        return _passthrough(response)
+
+    # -- events: durable outbox, shipped in batches ----------------------------------------
+
+    async def event(self, video_id: str, kind: str, event_id: str | None) -> Response:
+        event = {"event_id": event_id or uuid.uuid4().hex, "video_id": video_id, "kind": kind}
+        if self.settings.fragile:
+            # Fire and forget: lost if metrics is slow or down (the bug under test).
+            task = asyncio.create_task(self._send_once([event]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        else:
+            await self.outbox.write(
+                "INSERT OR IGNORE INTO outbox (event_id, video_id, kind, at) VALUES (?,?,?,?)",
+                (event["event_id"], video_id, kind, time.time()),
+            )
+        return JSONResponse({"accepted": True, "event_id": event["event_id"]}, status_code=202)
+
+    async def _send_once(self, events: list[dict[str, Any]]) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            await self.metrics.post("/events", json=events, timeout=0.5)
+
+    async def ship_events(self) -> None:
+        if self.settings.fragile:
+            return
+        batch = await self.outbox.all(
+            "SELECT event_id, video_id, kind FROM outbox ORDER BY at LIMIT 500"
+        )
+        if not batch:
+            return
+        response = await self.metrics.post("/events", json=batch)
+        if response.status_code == 202:
+            marks = ",".join("?" for _ in batch)
+            await self.outbox.write(
+                f"DELETE FROM outbox WHERE event_id IN ({marks})", [e["event_id"] for e in batch]
+            )
+
+    async def signals(self) -> dict[str, Any]:
+        backlog = await self.outbox.one("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM outbox")
+        routes = {route: window.summary() for route, window in self.kit.windows.items()}
+        return {
+            "routes": routes,
+            "breakers": {name: up.breaker.state for name, up in self.upstreams.items()},
+            "attempts": {name: up.attempts for name, up in self.upstreams.items()},
+            "in_flight": self.in_flight,
+            "shed": self.shed,
+            "outbox_backlog": backlog["n"] if backlog else 0,
+            "outbox_oldest_age_s": time.time() - backlog["oldest"]
+            if backlog and backlog["oldest"]
+            else 0.0,
+            "search_degraded_ratio": self.search_served.summary()["error_rate"],
+        }
+
+
+Id = Annotated[str, Path(pattern=ID_PATTERN, description="letters, digits, '-' or '_'")]
+
+
+def create_app(settings: Settings) -> Any:
+    kit = ServiceKit(settings)
+    gateway = Gateway(settings, kit)
+    app = FastAPI(
+        title="Short-video platform (mock)",
+        version=settings.build,
+        lifespan=kit.lifespan,
+        description="The public API of the mock platform the chaos harness attacks.",
+    )
+
+    @app.middleware("http")
+    async def count_in_flight(request: Request, call_next: Any) -> Any:
+        rejected = gateway.admit()
+        if rejected is not None:
+            return rejected
+        gateway.in_flight += 1
+        try:
+            return await call_next(request)
+        finally:
+            gateway.in_flight -= 1
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, exc: BadInput) -> Response:
+        return json_error(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return json_error(422, f"{where}: {first.get('msg', 'invalid input')}")
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        return json_error(500, "internal error")
+
+    @app.post("/v1/videos", status_code=202, summary="Upload a video")
+    async def upload(
+        request: Request,
+        idempotency_key: Annotated[str, Header(pattern=ID_PATTERN)],
+        authorization: Annotated[str | None, Header()] = None,
+        content_type: Annotated[str | None, Header()] = None,
+        title: Annotated[str, Query(max_length=200)] = "",
+        hashtags: Annotated[str, Query(max_length=500)] = "",
+        violating: bool = False,
+    ) -> Response:
+        """Accepted (202 + status URL) only once the blob and metadata are durable."""
+        creator = gateway.creator(authorization)
+        if not (content_type or "").startswith("video/"):
+            raise BadInput("Content-Type must be video/*", 415)
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
+            raise BadInput(f"videos are limited to {MAX_UPLOAD_BYTES} bytes", 413)
+        body = await request.body()
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise BadInput(f"videos are limited to {MAX_UPLOAD_BYTES} bytes", 413)
+        params = {"title": title, "hashtags": hashtags, "violating": str(violating).lower()}
+        headers = {"X-Creator": creator, "Idempotency-Key": idempotency_key}
+        return await gateway.forward(
+            "upload", "POST", "/videos", content=body, params=params, headers=headers
+        )
+
+    @app.get("/v1/videos/{video_id}", summary="A video's status")
+    async def video(video_id: Id) -> Response:
+        return await gateway.forward("upload", "GET", f"/videos/{video_id}")
+
+    @app.get(
+        "/v1/creators/{creator_id}/videos", summary="A creator's own videos (read-your-writes)"
+    )
+    async def creator_videos(creator_id: Id) -> Response:
+        return await gateway.forward("upload", "GET", f"/creators/{creator_id}/videos")
+
+    @app.get("/v1/feed", summary="The For You feed")
+    async def feed(
+        user: Annotated[str, Query(pattern=ID_PATTERN)] = "anonymous",
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> Response:
+        return await gateway.forward("feed", "GET", "/feed", params={"user": user, "limit": limit})
+
+    @app.get("/v1/search", summary="Search by text or #hashtag")
+    async def search(
+        q: Annotated[str, Query(max_length=200)] = "",
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> Response:
+        return await gateway.search(q, limit)
+
+    @app.get("/v1/videos/{video_id}/play", summary="Play a video (HTTP range requests)")
+    async def play(video_id: Id, range: Annotated[str | None, Header()] = None) -> Response:
+        headers = {"Range": range} if range else {}
+        return await gateway.forward("cdn", "GET", f"/play/{video_id}", headers=headers)
+
+    @app.post("/v1/videos/{video_id}/views", status_code=202, summary="Count a view")
+    async def view(
+        video_id: Id, x_event_id: Annotated[str | None, Header(pattern=ID_PATTERN)] = None
+    ) -> Response:
+        return await gateway.event(video_id, "view", x_event_id)
+
+    @app.post("/v1/videos/{video_id}/likes", status_code=202, summary="Count a like")
+    async def like(
+        video_id: Id, x_event_id: Annotated[str | None, Header(pattern=ID_PATTERN)] = None
+    ) -> Response:
+        return await gateway.event(video_id, "like", x_event_id)
+
+    @app.get("/status", response_class=HTMLResponse, summary="The public status page")
+    async def status_page() -> Response:
+        return await gateway.forward("status", "GET", "/status")
+
+    @app.get("/status.json", summary="The status page as JSON")
+    async def status_json() -> Response:
+        return await gateway.forward("status", "GET", "/status.json")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSONResponse({"service": settings.service, "build": settings.build, "ok": True})
+
+    @app.get("/signals", include_in_schema=False)
+    async def signals() -> Response:
+        return JSONResponse(await gateway.signals())
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        from prometheus_client import generate_latest
+
+        return Response(generate_latest(kit.registry), media_type="text/plain; version=0.0.4")
+
+    return kit.wrap(app)

@@ -1,0 +1,212 @@
+"""status: the public status page, derived every second from real health signals.
+
+    status --GET /signals (status-gateway)-->    gateway: per-route error rate/p95, breakers
+           --GET /signals (status-moderation)--> moderation: queue depth, oldest job age
+           --GET /signals (status-feed)-->       feed: share of degraded/stale answers
+           --GET /signals (status-metrics)-->    metrics: age of the counters
+           --GET /lag     (status-replica)-->    catalog replica: replication lag
+    -> components: operational | degraded | outage, each with a reason and since when
+    -> incidents: one timestamped entry per change
+    gateway --GET /status, /status.json (gateway-status)--> status
+
+A signal that cannot be read counts against its component (degraded), never as healthy.
+The fragile profile reports only full outages: it is the status page that "said nothing".
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from mock_platform.common import link_client
+from mock_platform.kit import ServiceKit
+from mock_platform.settings import Settings
+
+COMPONENTS = {
+    "upload": "Upload",
+    "moderation": "Moderation",
+    "feed": "For You feed",
+    "search": "Search",
+    "playback": "Playback",
+    "metrics": "Metrics",
+}
+ROUTES = {
+    "upload": "/v1/videos",
+    "feed": "/v1/feed",
+    "search": "/v1/search",
+    "playback": "/v1/videos/{video_id}/play",
+}
+SOURCES = {
+    "gateway": ("status-gateway", "/signals"),
+    "moderation": ("status-moderation", "/signals"),
+    "feed": ("status-feed", "/signals"),
+    "metrics": ("status-metrics", "/signals"),
+    "replica": ("status-replica", "/lag"),
+}
+ERROR_OUTAGE, ERROR_DEGRADED = 0.5, 0.05
+QUEUE_AGE_S, LAG_S, COUNTERS_AGE_S, SLOW_P95_S = 10.0, 5.0, 10.0, 2.5
+
+
+def judge(signals: dict[str, Any], fragile: bool) -> dict[str, tuple[str, str]]:
+    """Signals -> {component: (state, reason)}. Pure: unit-tested without sockets."""
+    gateway = signals.get("gateway")
+    verdicts: dict[str, tuple[str, str]] = {}
+    for component in COMPONENTS:
+        problems: list[tuple[str, str]] = []
+        if gateway is None:
+            problems.append(("degraded", "gateway signals unavailable"))
+        elif component in ROUTES:
+            window = gateway["routes"].get(ROUTES[component], {"error_rate": 0.0, "p95_s": 0.0})
+            rate = window["error_rate"]
+            if rate >= ERROR_OUTAGE:
+                problems.append(("outage", f"{rate:.0%} of requests failing"))
+            elif rate >= ERROR_DEGRADED:
+                problems.append(("degraded", f"{rate:.0%} of requests failing"))
+            elif window["p95_s"] > SLOW_P95_S:
+                problems.append(("degraded", f"slow: p95 {window['p95_s']:.1f} s"))
+            if component == "search":
+                if gateway["breakers"].get("search") == "open":
+                    problems.append(("outage", "search is cut off (circuit open)"))
+                if gateway.get("search_degraded_ratio", 0.0) >= 0.1:
+                    problems.append(("degraded", "serving cached results"))
+        problems += _component_problems(component, signals, gateway)
+        if fragile:
+            problems = [p for p in problems if p[0] == "outage"]
+        if not problems:
+            verdicts[component] = ("operational", "")
+        else:
+            worst = "outage" if any(p[0] == "outage" for p in problems) else "degraded"
+            verdicts[component] = (worst, "; ".join(reason for _, reason in problems))
+    return verdicts
+
+
+def _component_problems(
+    component: str, signals: dict[str, Any], gateway: dict[str, Any] | None
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if component == "moderation":
+        queue = signals.get("moderation")
+        if queue is None:
+            problems.append(("degraded", "moderation queue unreachable"))
+        elif queue["oldest_pending_age_s"] > QUEUE_AGE_S:
+            problems.append(
+                (
+                    "degraded",
+                    f"reviews delayed: oldest waiting {queue['oldest_pending_age_s']:.0f} s",
+                )
+            )
+    elif component == "feed":
+        feed, replica = signals.get("feed"), signals.get("replica")
+        if feed is not None and feed["served"] and feed["degraded_ratio"] >= 0.1:
+            problems.append(("degraded", "serving older feeds"))
+        if replica is None:
+            problems.append(("degraded", "catalog replica unreachable"))
+        elif replica["lag_seconds"] > LAG_S:
+            problems.append(
+                ("degraded", f"new videos delayed: {replica['lag_seconds']:.0f} s behind")
+            )
+    elif component == "metrics":
+        metrics = signals.get("metrics")
+        backlog = (gateway or {}).get("outbox_oldest_age_s") or 0.0
+        if metrics is None:
+            problems.append(("degraded", "counters unreachable"))
+        elif metrics["as_of_age_s"] > COUNTERS_AGE_S:
+            problems.append(("degraded", f"counters {metrics['as_of_age_s']:.0f} s old"))
+        if backlog > COUNTERS_AGE_S:
+            problems.append(("degraded", f"view/like counts delayed {backlog:.0f} s"))
+    return problems
+
+
+class StatusPage:
+    def __init__(self, settings: Settings, kit: ServiceKit) -> None:
+        self.settings = settings
+        self.clients = {
+            name: link_client(settings, link, 0.8) for name, (link, _) in SOURCES.items()
+        }
+        for client in self.clients.values():
+            kit.on_close(client.aclose)
+        now = time.time()
+        self.states: dict[str, dict[str, Any]] = {
+            c: {"state": "operational", "reason": "", "since": now} for c in COMPONENTS
+        }
+        self.incidents: list[dict[str, Any]] = []
+        self.updated_at = now
+        kit.every(1.0, self.refresh)
+
+    async def _read(self, name: str) -> dict[str, Any] | None:
+        try:
+            response = await self.clients[name].get(SOURCES[name][1])
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def refresh(self) -> None:
+        signals = {name: await self._read(name) for name in SOURCES}
+        now = time.time()
+        for component, (state, reason) in judge(signals, self.settings.fragile).items():
+            current = self.states[component]
+            if state != current["state"]:
+                self.incidents.append(
+                    {
+                        "component": component,
+                        "from": current["state"],
+                        "to": state,
+                        "at": now,
+                        "message": reason or f"{COMPONENTS[component]} is operational again",
+                    }
+                )
+                del self.incidents[:-200]
+                self.states[component] = {"state": state, "reason": reason, "since": now}
+            else:
+                current["reason"] = reason
+        self.updated_at = now
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "updated_at": self.updated_at,
+            "components": {c: {"name": COMPONENTS[c], **self.states[c]} for c in COMPONENTS},
+            "incidents": list(reversed(self.incidents[-50:])),
+        }
+
+    async def json_page(self, request: Request) -> Response:
+        return JSONResponse(self.document())
+
+    async def html_page(self, request: Request) -> Response:
+        doc = self.document()
+        rows = "".join(
+            f"<tr class='{v['state']}'><td>{html.escape(v['name'])}</td><td>{v['state']}</td>"
+            f"<td>{html.escape(v['reason'])}</td></tr>"
+            for v in doc["components"].values()
+        )
+        incidents = "".join(
+            f"<li>{time.strftime('%H:%M:%S', time.gmtime(i['at']))} UTC "
+            f"{html.escape(COMPONENTS[i['component']])}: {i['from']} &rarr; {i['to']}. "
+            f"{html.escape(i['message'])}</li>"
+            for i in doc["incidents"]
+        )
+        page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Status</title>
+<meta http-equiv="refresh" content="5"><style>body{{font-family:sans-serif;margin:2em}}
+td{{padding:.3em 1em}} .operational td:nth-child(2){{color:#1a7f37}}
+.degraded td:nth-child(2){{color:#9a6700}} .outage td:nth-child(2){{color:#cf222e}}</style>
+</head><body><h1>Platform status</h1><table>{rows}</table>
+<h2>Incidents</h2><ul>{incidents or "<li>No incidents.</li>"}</ul>
+<p>Updated {time.strftime("%H:%M:%S", time.gmtime(doc["updated_at"]))} UTC.</p></body></html>"""
+        return HTMLResponse(page)
+
+
+def create_app(settings: Settings) -> Any:
+    kit = ServiceKit(settings)
+    page = StatusPage(settings, kit)
+    routes = [
+        Route("/status", page.html_page, methods=["GET"]),
+        Route("/status.json", page.json_page, methods=["GET"]),
+    ]
+    return kit.app(routes)

@@ -1,0 +1,78 @@
+"""Typed settings of one service process: who it is, where it listens, where its links go.
+
+topology.yaml + command line -> Settings -> link_url("upload-cdn") -> http://127.0.0.1:18111
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["DEFAULT_TOPOLOGY", "Settings", "load_topology"]
+
+DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
+PROFILES = ("normal", "fragile")
+
+
+def load_topology(path: Path = DEFAULT_TOPOLOGY) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict) or "services" not in data or "links" not in data:
+        raise ValueError(f"{path}: not a platform topology (needs services and links)")
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    service: str
+    base_port: int
+    run_dir: Path
+    profile: str = "normal"
+    build: str = "v1"
+    topology_path: Path = DEFAULT_TOPOLOGY
+    topology: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    @classmethod
+    def create(
+        cls,
+        service: str,
+        base_port: int,
+        run_dir: Path,
+        profile: str = "normal",
+        build: str = "v1",
+        topology_path: Path = DEFAULT_TOPOLOGY,
+    ) -> Settings:
+        topology = load_topology(topology_path)
+        if service not in topology["services"]:
+            known = ", ".join(sorted(topology["services"]))
+            raise ValueError(f"unknown service {service!r}; the topology has: {known}")
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        return cls(service, base_port, run_dir, profile, build, topology_path, topology)
+
+    @property
+    def fragile(self) -> bool:
+        """The badly built platform: protections off (see README, 'The fragile profile')."""
+        return self.profile == "fragile"
+
+    @property
+    def port(self) -> int:
+        return self.base_port + int(self.topology["services"][self.service]["port"])
+
+    def link_url(self, link: str) -> str:
+        """The proxy in front of ``link``: services only ever call each other through it."""
+        spec = self.topology["links"][link]
+        if spec["from"] != self.service:
+            raise ValueError(f"link {link} starts at {spec['from']}, not at {self.service}")
+        return f"http://127.0.0.1:{self.base_port + int(spec['port'])}"
+
+    @property
+    def token_secret(self) -> bytes:
+        return str(self.topology["auth"]["token_secret"]).encode()
+
+    def database(self, name: str) -> Path:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return self.run_dir / f"{name}.sqlite3"
