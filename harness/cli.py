@@ -218,15 +218,22 @@ def platform_down(run_dir: Path) -> None:
     except ProcessLookupError:
         state_path.unlink(missing_ok=True)
         raise PlatformError(f"the platform process {pid} is gone; removed {state_path}") from None
+    # The up process removes its state file once everything it started has stopped.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not state_path.exists() or not _process_alive(pid):
             _say("platform stopped")
             return
         time.sleep(0.1)
     raise PlatformError(f"the platform process {pid} did not stop within 30 s")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
 
 
 def _say(line: str) -> None:

@@ -124,6 +124,7 @@ def link_client(
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.0)),
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         headers={"X-Caller": settings.service},
+        trust_env=False,  # service-to-service calls never go through an HTTP proxy from env
     )
 
 

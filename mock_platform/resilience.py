@@ -33,12 +33,16 @@ class CircuitBreaker:
         self._calls: collections.deque[tuple[float, bool]] = collections.deque()
         self._probing = False
 
-    def allow(self) -> bool:
-        """May a call go through now? (In half-open, only one probe at a time.)"""
+    def current(self) -> str:
+        """The state now: an open breaker whose sleep window has passed is half-open."""
         now = time.monotonic()
         if self.state == "open" and now - self.opened_at >= self.open_s:
             self._move("half_open", now)
-        if self.state == "open":
+        return self.state
+
+    def allow(self) -> bool:
+        """May a call go through now? (In half-open, only one probe at a time.)"""
+        if self.current() == "open":
             return False
         if self.state == "half_open":
             if self._probing:

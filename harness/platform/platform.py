@@ -78,6 +78,7 @@ class Platform:
         self.supervisor = Supervisor(run_dir / "logs")
         self.echo = echo
         self._populated = False
+        self._http = httpx.Client(trust_env=False)  # one pool for health checks
 
     @property
     def gateway_url(self) -> str:
@@ -146,6 +147,20 @@ class Platform:
         for service in self.topology.services:
             self.supervisor.start(service, self._service_argv(service))
 
+    def restart(self, service: str, wait_s: float = HEALTH_TIMEOUT_S) -> None:
+        """Stop (or reap a killed) service and start it again; wait until it is healthy."""
+        self.supervisor.stop(service)
+        self.supervisor.start(service, self._service_argv(service))
+        deadline = time.monotonic() + wait_s
+        while not self._healthy(service):
+            if not self.supervisor.children[service].alive():
+                raise PlatformError(
+                    f"{service} exited on restart:\n{self.supervisor.children[service].log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise PlatformError(f"{service} not healthy {wait_s:.0f} s after a restart")
+            time.sleep(0.05)
+
     def health_url(self, service: str) -> str:
         spec = self.topology.services[service]
         return (
@@ -153,8 +168,10 @@ class Platform:
         )
 
     def _healthy(self, service: str) -> bool:
+        if self._http.is_closed:
+            self._http = httpx.Client(trust_env=False)
         try:
-            return httpx.get(self.health_url(service), timeout=1.0).status_code == 200
+            return self._http.get(self.health_url(service), timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -196,6 +213,7 @@ class Platform:
                     client.delete_proxy(name)
             self._populated = False
         self.supervisor.stop_all()
+        self._http.close()
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Each service's health answer (or why it has none), for ``platform status``."""
@@ -203,8 +221,10 @@ class Platform:
         for service in self.topology.services:
             url = self.health_url(service)
             start = time.perf_counter()
+            if self._http.is_closed:
+                self._http = httpx.Client(trust_env=False)
             try:
-                response = httpx.get(url, timeout=2.0)
+                response = self._http.get(url, timeout=2.0)
                 ok = response.status_code == 200
                 detail = response.json() if ok else {"status": response.status_code}
             except (httpx.HTTPError, ValueError) as exc:

@@ -87,17 +87,21 @@ class Upstream:
                 response = await self.client.request(method, self.base_url + path, **kwargs)
             except httpx.TimeoutException:
                 last = "timed out"
-                self.breaker.record(False)
+                self._record(False)
                 continue
             except httpx.HTTPError as exc:
                 last = f"unreachable ({type(exc).__name__})"
-                self.breaker.record(False)
+                self._record(False)
                 continue
-            self.breaker.record(response.status_code < 500)
+            self._record(response.status_code < 500)
             if response.status_code < 500 or attempt == attempts - 1:
                 return response
             last = f"answered {response.status_code}"
         raise UpstreamFailed(self.name, last)
+
+    def _record(self, ok: bool) -> None:
+        if not self.fragile:  # the fragile gateway has no breaker at all
+            self.breaker.record(ok)
 
 
 def _passthrough(response: httpx.Response) -> Response:
@@ -238,7 +242,7 @@ class Gateway:
         routes = {route: window.summary() for route, window in self.kit.windows.items()}
         return {
             "routes": routes,
-            "breakers": {name: up.breaker.state for name, up in self.upstreams.items()},
+            "breakers": {name: up.breaker.current() for name, up in self.upstreams.items()},
             "attempts": {name: up.attempts for name, up in self.upstreams.items()},
             "in_flight": self.in_flight,
             "shed": self.shed,

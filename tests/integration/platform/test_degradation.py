@@ -1,0 +1,240 @@
+"""Each degradation behaviour, with its fault injected through the proxy: the normal platform
+degrades gracefully, the fragile one fails (so each check is shown able to fail)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import httpx
+import pytest
+
+from tests.integration.platform.conftest import Api, published_video, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_happy_path_upload_moderation_publish(api: Api) -> None:
+    video_id = published_video(api, title="cat dance", hashtags="cats,dance")
+    bad = api.upload(violating=True, title="forbidden")
+    assert bad.status_code == 202
+    wait_until(lambda: api.status_of(bad.json()["video_id"]) == "rejected", 15, "rejected")
+    wait_until(
+        lambda: any(
+            i["video_id"] == video_id
+            for i in api.http.get("/v1/search", params={"q": "#cats"}).json()["items"]
+        ),
+        10,
+        "searchable",
+    )
+    feed = api.http.get("/v1/feed", params={"user": "bob"}).json()
+    assert video_id in [item["video_id"] for item in feed["items"]]
+    assert bad.json()["video_id"] not in [item["video_id"] for item in feed["items"]]
+    play = api.http.get(f"/v1/videos/{video_id}/play", headers={"Range": "bytes=0-9"})
+    assert (play.status_code, play.headers["content-range"]) == (206, "bytes 0-9/3000")
+    assert api.http.get(f"/v1/videos/{bad.json()['video_id']}/play").status_code == 404
+
+
+def test_feed_serves_last_good_feed_when_the_catalog_is_cut_off(api: Api) -> None:
+    published_video(api)
+    assert api.http.get("/v1/feed").status_code == 200  # a good feed to remember
+    api.toxiproxy.set_enabled("feed-catalog", False)
+    response = api.http.get("/v1/feed")
+    if api.fragile:
+        assert response.status_code >= 500
+        return
+    body = response.json()
+    assert response.status_code == 200
+    assert body["degraded"] is True
+    assert body["age_s"] >= 0
+    assert body["items"]
+
+
+def test_feed_stays_fast_when_the_catalog_is_slow(api: Api) -> None:
+    published_video(api)
+    api.http.get("/v1/feed")
+    api.toxiproxy.add_toxic("feed-catalog", "latency", attributes={"latency": 3000})
+    start = time.monotonic()
+    try:
+        response = api.http.get("/v1/feed", timeout=2.5)
+    except httpx.TimeoutException:
+        assert api.fragile, "the normal feed must not hang on a slow catalog"
+        return
+    elapsed = time.monotonic() - start
+    assert not api.fragile, f"fragile feed answered {response.status_code} in {elapsed:.1f}s"
+    assert response.status_code == 200
+    assert response.json()["degraded"] is True
+    assert elapsed < 1.5
+
+
+def test_search_blackhole_fails_fast_and_never_slows_the_feed(api: Api) -> None:
+    api.http.get("/v1/feed")
+    api.toxiproxy.add_toxic("gateway-search", "timeout", attributes={"timeout": 0})
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        searches = [
+            pool.submit(api.http.get, "/v1/search", params={"q": f"nothing{i}"}, timeout=4)
+            for i in range(12)
+        ]
+        time.sleep(0.3)  # the searches now hold whatever they hold
+        start = time.monotonic()
+        try:
+            feed = api.http.get("/v1/feed", timeout=3)
+            feed_s = time.monotonic() - start
+        except httpx.TimeoutException:
+            feed, feed_s = None, 99.0
+        results = []
+        for future in searches:
+            try:
+                results.append(future.result())
+            except httpx.TimeoutException:
+                results.append(None)
+    if api.fragile:
+        assert feed is None or feed_s > 1.0, "a hung search should starve the fragile feed"
+        assert any(r is None for r in results), "fragile search should hang"
+        return
+    assert feed is not None
+    assert feed.status_code == 200
+    assert feed_s < 1.0
+    for response in results:
+        assert response is not None
+        assert response.status_code == 503
+        assert "Retry-After" in response.headers
+
+
+def test_search_serves_cached_results_marked_degraded(api: Api) -> None:
+    published_video(api, title="surfing dog", hashtags="surf")
+    wait_until(
+        lambda: bool(api.http.get("/v1/search", params={"q": "surfing"}).json()["items"]),
+        10,
+        "indexed",
+    )
+    api.toxiproxy.set_enabled("gateway-search", False)
+    response = api.http.get("/v1/search", params={"q": "surfing"})
+    if api.fragile:
+        assert response.status_code == 503
+        return
+    assert response.status_code == 200
+    assert response.json()["degraded"] is True
+    assert response.json()["items"]
+
+
+def test_moderation_fails_closed_and_drains_after_recovery(api: Api) -> None:
+    api.pause("moderation-worker")
+    accepted = [api.upload(violating=(i == 0)) for i in range(4)]
+    assert all(r.status_code == 202 for r in accepted), [r.text for r in accepted]
+    ids = [r.json()["video_id"] for r in accepted]
+    time.sleep(4.5)  # longer than the fragile profile's publish-on-timeout
+    statuses = [api.status_of(v) for v in ids]
+    if api.fragile:
+        assert "published" in statuses, statuses
+        assert statuses[0] == "published", "fail-open published a violating upload"
+        return
+    assert statuses == ["pending_review"] * 4
+    api.resume("moderation-worker")
+    wait_until(
+        lambda: [api.status_of(v) for v in ids] == ["rejected", *["published"] * 3],
+        15,
+        "backlog drained",
+    )
+
+
+def test_upload_fails_fast_when_the_cdn_origin_is_unreachable(api: Api) -> None:
+    api.toxiproxy.add_toxic("upload-cdn", "timeout", stream="upstream", attributes={"timeout": 0})
+    start = time.monotonic()
+    try:
+        response = api.upload(timeout=6)
+    except httpx.TimeoutException:
+        assert api.fragile, "the normal upload must not hang"
+        return
+    assert not api.fragile, "the fragile upload should hang on a blackholed origin"
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "CDN origin" in response.json()["error"]
+    assert time.monotonic() - start < 4
+
+
+def test_one_retry_layer_within_budget_and_a_breaker(api: Api) -> None:
+    api.toxiproxy.set_enabled("gateway-search", False)
+    before = api.http.get("/signals").json()["attempts"]["search"]
+    for index in range(40):
+        assert api.http.get("/v1/search", params={"q": f"x{index}"}).status_code == 503
+    signals = api.http.get("/signals").json()
+    attempts = signals["attempts"]["search"] - before
+    if api.fragile:
+        assert attempts >= 3 * 40
+        assert signals["breakers"]["search"] == "closed"
+        return
+    assert attempts <= 40 * 1.1 + 3, attempts
+    assert signals["breakers"]["search"] == "open"
+
+
+def test_events_are_never_lost_when_metrics_is_cut_off(api: Api) -> None:
+    video_id = published_video(api)
+    api.toxiproxy.set_enabled("gateway-metrics", False)
+    for _ in range(10):
+        assert api.http.post(f"/v1/videos/{video_id}/likes").status_code == 202
+    time.sleep(0.8)
+    api.toxiproxy.set_enabled("gateway-metrics", True)
+
+    def likes() -> int:
+        items = api.http.get("/v1/feed", params={"limit": 100}).json()["items"]
+        return next((i["likes"] for i in items if i["video_id"] == video_id), -1)
+
+    if api.fragile:
+        time.sleep(3)
+        assert likes() < 10
+        return
+    wait_until(lambda: likes() == 10, 10, "all likes counted")
+
+
+def test_counters_are_labelled_with_their_as_of_time(api: Api) -> None:
+    published_video(api)
+    first = api.http.get("/v1/feed").json()
+    assert first["counters_as_of"] is not None
+    api.toxiproxy.add_toxic("feed-metrics", "latency", attributes={"latency": 2000})
+    time.sleep(1.5)
+    start = time.monotonic()
+    try:
+        later = api.http.get("/v1/feed", timeout=1.5).json()
+    except httpx.TimeoutException:
+        assert api.fragile
+        return
+    assert not api.fragile
+    assert time.monotonic() - start < 1.0
+    assert later["counters_as_of"] <= first["counters_as_of"] + 0.01
+
+
+def test_cached_videos_keep_playing_when_the_origin_is_down(api: Api) -> None:
+    video_id = published_video(api)
+    wait_until(  # the edge asks the replica, which follows the primary a moment later
+        lambda: api.http.get(f"/v1/videos/{video_id}/play").status_code == 200, 5, "playable"
+    )
+    api.toxiproxy.set_enabled("cdn-origin", False)
+    time.sleep(5.2)  # past the edge's freshness
+    response = api.http.get(f"/v1/videos/{video_id}/play", headers={"Range": "bytes=0-3"})
+    if api.fragile:
+        assert response.status_code == 502
+        return
+    assert response.status_code == 206
+    assert response.headers["x-cache"] == "STALE"
+
+
+def test_status_page_names_only_the_affected_component(api: Api) -> None:
+    api.pause("moderation-worker")
+    api.upload()
+
+    def moderation_state() -> str:
+        return str(api.http.get("/status.json").json()["components"]["moderation"]["state"])
+
+    if api.fragile:
+        time.sleep(13)
+        assert moderation_state() == "operational", "fragile reports only full outages"
+        return
+    took = wait_until(lambda: moderation_state() == "degraded", 20, "moderation degraded")
+    assert took < 16
+    components = api.http.get("/status.json").json()["components"]
+    others = {name: c["state"] for name, c in components.items() if name != "moderation"}
+    assert set(others.values()) == {"operational"}, others
+    page = api.http.get("/status").text
+    assert "Moderation" in page
+    assert "degraded" in page

@@ -1,0 +1,131 @@
+"""Pure logic of the mock platform: protections, status verdicts, ranges, search queries."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
+from mock_platform.services.cdn import serve_range
+from mock_platform.services.gateway import make_token
+from mock_platform.services.search import fts_query
+from mock_platform.services.status import judge
+
+
+def test_breaker_opens_on_errors_and_probes_once_after_the_window() -> None:
+    breaker = CircuitBreaker(min_calls=4, error_ratio=0.5, open_s=0.05)
+    for ok in (True, False, False, True):
+        assert breaker.allow()
+        breaker.record(ok)
+    assert breaker.current() == "open"
+    assert not breaker.allow()
+    time.sleep(0.06)
+    assert breaker.allow()  # the one probe
+    assert not breaker.allow()  # no second probe while the first is out
+    breaker.record(True)
+    assert breaker.current() == "closed"
+
+
+def test_breaker_needs_enough_calls() -> None:
+    breaker = CircuitBreaker(min_calls=20)
+    for _ in range(19):
+        breaker.record(False)
+    assert breaker.current() == "closed"
+
+
+def test_retry_budget_is_a_fraction_of_requests() -> None:
+    budget = RetryBudget(ratio=0.1, floor=3)
+    for _ in range(100):
+        budget.request()
+    granted = sum(budget.try_retry() for _ in range(50))
+    assert granted == 10
+
+
+def test_backoff_is_jittered_and_capped() -> None:
+    samples = [backoff_s(10, base_s=0.05, cap_s=1.0) for _ in range(200)]
+    assert max(samples) <= 1.0
+    assert len(set(samples)) > 100
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "body", "content_range"),
+    [
+        (None, 200, b"0123456789", None),
+        ("bytes=0-3", 206, b"0123", "bytes 0-3/10"),
+        ("bytes=7-", 206, b"789", "bytes 7-9/10"),
+        ("bytes=-2", 206, b"89", "bytes 8-9/10"),
+        ("bytes=5-100", 206, b"56789", "bytes 5-9/10"),
+        ("bytes=10-", 416, b"", "bytes */10"),
+        ("bytes=4-2", 416, b"", "bytes */10"),
+        ("pages=1", 416, b"", "bytes */10"),
+    ],
+)
+def test_ranges(header: str | None, status: int, body: bytes, content_range: str | None) -> None:
+    response = serve_range(b"0123456789", header, {})
+    assert response.status_code == status
+    assert response.body == body
+    assert response.headers.get("content-range") == content_range
+
+
+def test_search_queries_are_quoted_terms() -> None:
+    assert fts_query('cat "dance') == '"cat" AND "dance"'
+    assert fts_query("#surf waves") == 'hashtags:"surf" AND "waves"'
+    assert fts_query("  ") is None
+    assert fts_query("NEAR(a b) OR *") == '"NEAR" AND "a" AND "b" AND "OR"'
+
+
+def test_tokens_are_bound_to_the_creator() -> None:
+    alice = make_token(b"s", "alice")
+    assert alice.startswith("alice.")
+    assert alice != make_token(b"s", "bob")
+    assert alice != make_token(b"other", "alice")
+
+
+def _signals(**over: object) -> dict[str, object]:
+    quiet = {"error_rate": 0.0, "p95_s": 0.1, "count": 10}
+    base: dict[str, object] = {
+        "gateway": {
+            "routes": {
+                r: dict(quiet)
+                for r in ("/v1/videos", "/v1/feed", "/v1/search", "/v1/videos/{video_id}/play")
+            },
+            "breakers": {"search": "closed"},
+            "search_degraded_ratio": 0.0,
+            "outbox_oldest_age_s": 0.0,
+        },
+        "moderation": {"queue_depth": 0, "oldest_pending_age_s": 0.0},
+        "feed": {"served": 10, "degraded_ratio": 0.0},
+        "metrics": {"as_of_age_s": 1.0},
+        "replica": {"lag_seconds": 0.0},
+    }
+    base.update(over)
+    return base
+
+
+def test_all_quiet_is_operational() -> None:
+    assert {state for state, _ in judge(_signals(), fragile=False).values()} == {"operational"}
+
+
+def test_only_the_affected_component_changes() -> None:
+    verdict = judge(_signals(moderation={"queue_depth": 5, "oldest_pending_age_s": 30.0}), False)
+    assert verdict["moderation"][0] == "degraded"
+    assert "30 s" in verdict["moderation"][1]
+    assert all(
+        state == "operational" for name, (state, _) in verdict.items() if name != "moderation"
+    )
+
+
+def test_search_breaker_open_is_an_outage_and_fragile_hides_degradation() -> None:
+    gateway = _signals()["gateway"]
+    assert isinstance(gateway, dict)
+    cut = _signals(gateway={**gateway, "breakers": {"search": "open"}})
+    assert judge(cut, False)["search"][0] == "outage"
+    lagging = _signals(replica={"lag_seconds": 30.0})
+    assert judge(lagging, False)["feed"][0] == "degraded"
+    assert judge(lagging, True)["feed"][0] == "operational"
+
+
+def test_missing_signals_are_never_healthy() -> None:
+    verdict = judge(_signals(moderation=None, replica=None, metrics=None), False)
+    assert verdict["moderation"][0] == verdict["feed"][0] == verdict["metrics"][0] == "degraded"
