@@ -61,8 +61,12 @@ class UpstreamFailed(Exception):
 class Upstream:
     """One upstream behind one link: pool, timeout, breaker, retries."""
 
-    def __init__(self, name: str, client: httpx.AsyncClient, base_url: str, fragile: bool) -> None:
+    def __init__(
+        self, name: str, client: httpx.AsyncClient, base_url: str, fragile: bool, limit: int = 64
+    ) -> None:
         self.name = name
+        self.limit = limit  # bulkhead: calls in flight to this upstream at most
+        self.active = 0
         self.client = client
         self.base_url = base_url  # "" when the client already points at the link
         self.fragile = fragile
@@ -71,6 +75,16 @@ class Upstream:
         self.attempts = 0
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if not self.fragile and self.active >= self.limit:
+            # A full bulkhead rejects at once instead of queueing for a connection.
+            raise UpstreamFailed(self.name, "too many requests in flight (bulkhead full)")
+        self.active += 1
+        try:
+            return await self._call(method, path, **kwargs)
+        finally:
+            self.active -= 1
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         retryable = method == "GET"
         attempts = 3 if self.fragile else (2 if retryable else 1)
         self.budget.request()
