@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mock_platform.defects import Defects
 from mock_platform.services import (
     catalog,
     cdn,
@@ -30,6 +31,7 @@ FACTORIES: dict[str, Callable[[Settings], Any]] = {
     "feed-a": feed.create_app,
     "feed-b": feed.create_app,
     "search": search.create_app,
+    "search-canary": search.create_app,
     "cdn-origin": cdn.create_origin,
     "cdn-edge": cdn.create_edge,
     "metrics": metrics.create_app,
@@ -38,4 +40,8 @@ FACTORIES: dict[str, Callable[[Settings], Any]] = {
 
 
 def build_app(settings: Settings) -> Any:
-    return FACTORIES[settings.service](settings)
+    """The service's app, with its build's defects (if any) in front of it."""
+    if settings.defects.get("crash_on_start"):
+        raise SystemExit(f"{settings.service}@{settings.build}: crash on start (declared defect)")
+    app = FACTORIES[settings.role](settings)
+    return Defects(app, settings.defects, settings.build) if settings.defects else app

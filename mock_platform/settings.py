@@ -51,6 +51,11 @@ class Settings:
             raise ValueError(f"unknown service {service!r}; the topology has: {known}")
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        role = topology["services"][service].get("canary_of") or service
+        builds = topology.get("builds") or {}
+        if build != "v1" and f"{role}@{build}" not in builds:
+            known = ", ".join(sorted(b for b in builds if b.startswith(f"{role}@"))) or "none"
+            raise ValueError(f"unknown build {role}@{build}; the topology declares: {known}")
         return cls(service, base_port, run_dir, profile, build, topology_path, topology)
 
     @property
@@ -59,13 +64,24 @@ class Settings:
         return self.profile == "fragile"
 
     @property
+    def role(self) -> str:
+        """What this process is: a canary slot runs its stable service's app and links."""
+        return str(self.topology["services"][self.service].get("canary_of") or self.service)
+
+    @property
+    def defects(self) -> dict[str, Any]:
+        """This build's declared defects (empty for v1 and for builds without any)."""
+        builds = self.topology.get("builds") or {}
+        return dict(builds.get(f"{self.role}@{self.build}") or {})
+
+    @property
     def port(self) -> int:
         return self.base_port + int(self.topology["services"][self.service]["port"])
 
     def link_url(self, link: str) -> str:
         """The proxy in front of ``link``: services only ever call each other through it."""
         spec = self.topology["links"][link]
-        if spec["from"] != self.service:
+        if spec["from"] not in (self.service, self.role):
             raise ValueError(f"link {link} starts at {spec['from']}, not at {self.service}")
         return f"http://127.0.0.1:{self.base_port + int(spec['port'])}"
 

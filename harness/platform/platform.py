@@ -144,7 +144,7 @@ class Platform:
         ]
 
     def _start_services(self) -> None:
-        for service in self.topology.services:
+        for service in self.topology.started_services:
             self.supervisor.start(service, self._service_argv(service))
 
     def restart(self, service: str, wait_s: float = HEALTH_TIMEOUT_S) -> None:
@@ -176,7 +176,7 @@ class Platform:
             return False
 
     def _wait_healthy(self) -> None:
-        pending = list(self.topology.services)
+        pending = list(self.topology.started_services)
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while pending:
             for service in list(pending):
@@ -194,7 +194,7 @@ class Platform:
                 )
             if pending:
                 time.sleep(0.1)
-        self.echo(f"{len(self.topology.services)} services healthy")
+        self.echo(f"{len(self.topology.started_services)} services healthy")
 
     def _wait(self, ready: Callable[[], bool], what: str, child: str) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
@@ -218,7 +218,7 @@ class Platform:
     def health(self) -> dict[str, dict[str, Any]]:
         """Each service's health answer (or why it has none), for ``platform status``."""
         report: dict[str, dict[str, Any]] = {}
-        for service in self.topology.services:
+        for service in self.topology.started_services:
             url = self.health_url(service)
             start = time.perf_counter()
             if self._http.is_closed:

@@ -25,6 +25,8 @@ class ServiceSpec(BaseModel):
     port: int = Field(ge=0, le=65535)
     component: str | None = None
     health: str = "/healthz"
+    canary_of: str | None = None
+    autostart: bool = True  # False: a slot the platform itself starts (a canary)
 
 
 class LinkSpec(BaseModel):
@@ -44,6 +46,8 @@ class Topology(BaseModel):
     services: dict[str, ServiceSpec]
     links: dict[str, LinkSpec]
     components: list[str] = Field(default_factory=list)
+    builds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    failover: dict[str, dict[str, Any]] = Field(default_factory=dict)
     command: list[str] = Field(
         default_factory=lambda: ["{python}", "-m", "mock_platform", "{service}"],
         description="How to start one service; {python} and {service} are filled in.",
@@ -58,6 +62,11 @@ class Topology(BaseModel):
         if self.entrypoint not in self.services:
             raise ValueError(f"entrypoint {self.entrypoint!r} is not a service")
         return self
+
+    @property
+    def started_services(self) -> list[str]:
+        """The services ``up`` starts (canary slots are started by the platform itself)."""
+        return [name for name, spec in self.services.items() if spec.autostart]
 
     def service_port(self, base_port: int, service: str) -> int:
         return base_port + self.services[service].port

@@ -1,8 +1,10 @@
 """feed: the For You feed, from the catalog replica, ranked by engagement.
 
     gateway --GET /feed?user=U (gateway-feed-a)--> feed
-    feed --GET /published (feed-catalog)--> catalog-replica      (timeout REPLICA_TIMEOUT_S)
-    feed --GET /counters  (feed-metrics)--> metrics              (optional, short timeout)
+    feed-X --GET /published (feed-X-catalog)--> catalog-replica   (timeout REPLICA_TIMEOUT_S)
+    feed-X --GET /counters  (feed-X-metrics)--> metrics           (optional, short timeout)
+
+Two regions run this app, feed-a (preferred) and feed-b (standby); the gateway fails over.
 
 Normal: the last good candidate list is kept; when the replica is slow or cut off the feed
 serves it marked ``degraded`` with its ``age_s`` instead of failing, and marks ``stale`` when
@@ -35,8 +37,11 @@ class Feed:
     def __init__(self, settings: Settings, kit: ServiceKit) -> None:
         self.settings = settings
         fragile = settings.fragile
-        self.replica = link_client(settings, "feed-catalog", 10.0 if fragile else REPLICA_TIMEOUT_S)
-        self.metrics = link_client(settings, "feed-metrics", 10.0 if fragile else 0.3)
+        region = settings.service
+        self.replica = link_client(
+            settings, f"{region}-catalog", 10.0 if fragile else REPLICA_TIMEOUT_S
+        )
+        self.metrics = link_client(settings, f"{region}-metrics", 10.0 if fragile else 0.3)
         kit.on_close(self.replica.aclose)
         kit.on_close(self.metrics.aclose)
         self.candidates: list[dict[str, Any]] = []

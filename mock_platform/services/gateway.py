@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -31,10 +33,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mock_platform.common import Database, Window, json_error, link_client
+from mock_platform.failover import RegionSelector
 from mock_platform.kit import ServiceKit
 from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
+from mock_platform.rollout import RolloutController, RolloutError
 from mock_platform.settings import Settings
-from mock_platform.validation import BadInput
+from mock_platform.validation import BadInput, read_json
 
 MAX_IN_FLIGHT = 256
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -67,6 +71,7 @@ class Upstream:
         self.name = name
         self.limit = limit  # bulkhead: calls in flight to this upstream at most
         self.active = 0
+        self.observer: Callable[[bool, float], None] | None = None
         self.client = client
         self.base_url = base_url  # "" when the client already points at the link
         self.fragile = fragile
@@ -97,25 +102,28 @@ class Upstream:
                     break
                 await asyncio.sleep(backoff_s(attempt))
             self.attempts += 1
+            started = time.monotonic()
             try:
                 response = await self.client.request(method, self.base_url + path, **kwargs)
             except httpx.TimeoutException:
                 last = "timed out"
-                self._record(False)
+                self._record(False, started)
                 continue
             except httpx.HTTPError as exc:
                 last = f"unreachable ({type(exc).__name__})"
-                self._record(False)
+                self._record(False, started)
                 continue
-            self._record(response.status_code < 500)
+            self._record(response.status_code < 500, started)
             if response.status_code < 500 or attempt == attempts - 1:
                 return response
             last = f"answered {response.status_code}"
         raise UpstreamFailed(self.name, last)
 
-    def _record(self, ok: bool) -> None:
+    def _record(self, ok: bool, started: float) -> None:
         if not self.fragile:  # the fragile gateway has no breaker at all
             self.breaker.record(ok)
+        if self.observer is not None:  # every attempt counts: a retry must not hide a 500
+            self.observer(ok, time.monotonic() - started)
 
 
 def _passthrough(response: httpx.Response) -> Response:
@@ -142,11 +150,21 @@ class Gateway:
         if fragile:
             shared = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=10))
             kit.on_close(shared.aclose)
-        timeouts = {"upload": 10.0, "feed": 2.0, "search": 0.8, "cdn": 3.0, "status": 2.0}
+        timeouts = {
+            "upload": 10.0,
+            "feed-a": 2.0,
+            "feed-b": 2.0,
+            "search": 0.8,
+            "search-canary": 0.8,
+            "cdn": 3.0,
+            "status": 2.0,
+        }
         links = {
             "upload": "gateway-upload",
-            "feed": "gateway-feed-a",
+            "feed-a": "gateway-feed-a",
+            "feed-b": "gateway-feed-b",
             "search": "gateway-search",
+            "search-canary": "gateway-search-canary",
             "cdn": "gateway-cdn",
             "status": "gateway-status",
         }
@@ -158,6 +176,21 @@ class Gateway:
             client = link_client(settings, link, timeouts[name], pool=64)
             kit.on_close(client.aclose)
             self.upstreams[name] = Upstream(name, client, "", False)
+        canary_health = link_client(settings, "gateway-search-canary", 1.0, pool=2)
+        kit.on_close(canary_health.aclose)
+        self.rollouts = RolloutController(settings, {"search-canary": canary_health})
+        kit.on_close(self.rollouts.close)
+        for name, canary in (("search", False), ("search-canary", True)):
+            self.upstreams[name].observer = functools.partial(
+                self.rollouts.record, "search", canary
+            )
+        spec = dict(settings.topology.get("failover", {}).get("feed") or {})
+        regions = list(spec.pop("regions", ["feed-a", "feed-b"]))
+        self.regions = RegionSelector(
+            regions, {r: self.upstreams[r].client for r in regions}, **spec
+        )
+        if not settings.fragile:  # the fragile gateway has no failover
+            kit.every(self.regions.interval_s, self.regions.check_all)
         self.metrics = link_client(settings, "gateway-metrics", 2.0)
         kit.on_close(self.metrics.aclose)
         self.outbox = Database(settings.database("gateway-outbox"), OUTBOX_SCHEMA)
@@ -193,14 +226,33 @@ class Gateway:
         except UpstreamFailed as exc:
             return json_error(exc.status, f"{exc.upstream} unavailable: {exc.reason}", 2)
 
-    # -- search: cached or fast failure --------------------------------------------------
+    # -- feed: the active region, one retry on the other -----------------------------------
+
+    async def feed(self, params: dict[str, Any]) -> Response:
+        region = "feed-a" if self.settings.fragile else self.regions.active
+        try:
+            return _passthrough(await self.upstreams[region].call("GET", "/feed", params=params))
+        except UpstreamFailed as exc:
+            other = None if self.settings.fragile else self.regions.fallback()
+            if other is None:
+                return json_error(exc.status, f"feed unavailable: {exc.reason}", 2)
+        try:
+            return _passthrough(await self.upstreams[other].call("GET", "/feed", params=params))
+        except UpstreamFailed as exc:
+            return json_error(exc.status, f"feed unavailable in every region: {exc.reason}", 2)
+
+    # -- search: canary split, cached or fast failure ---------------------------------------
+
+    async def _search_call(self, q: str, limit: int) -> httpx.Response:
+        """Stable or canary by the rollout's weight; attempts feed the judge (observer)."""
+        canary = self.rollouts.use_canary("search")
+        upstream = self.upstreams["search-canary" if canary else "search"]
+        return await upstream.call("GET", "/search", params={"q": q, "limit": limit})
 
     async def search(self, q: str, limit: int) -> Response:
         key = f"{q}\x00{limit}"
         try:
-            response = await self.upstreams["search"].call(
-                "GET", "/search", params={"q": q, "limit": limit}
-            )
+            response = await self._search_call(q, limit)
         except UpstreamFailed as exc:
             cached = None if self.settings.fragile else self.search_cache.get(key)
             if cached is not None:
@@ -265,6 +317,11 @@ class Gateway:
             if backlog and backlog["oldest"]
             else 0.0,
             "search_degraded_ratio": self.search_served.summary()["error_rate"],
+            "feed_regions": self.regions.to_json(),
+            "rollouts": [
+                r.to_json() | {"events": r.events[-5:]}
+                for r in list(self.rollouts.rollouts.values())[-5:]
+            ],
         }
 
 
@@ -347,7 +404,9 @@ def create_app(settings: Settings) -> Any:
         user: Annotated[str, Query(pattern=ID_PATTERN)] = "anonymous",
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> Response:
-        return await gateway.forward("feed", "GET", "/feed", params={"user": user, "limit": limit})
+        return await gateway.feed({"user": user, "limit": limit})
+
+    _admin_routes(app, gateway)
 
     @app.get("/v1/search", summary="Search by text or #hashtag")
     async def search(
@@ -396,3 +455,40 @@ def create_app(settings: Settings) -> Any:
         return Response(generate_latest(kit.registry), media_type="text/plain; version=0.0.4")
 
     return kit.wrap(app)
+
+
+def _admin_routes(app: FastAPI, gateway: Gateway) -> None:
+    """Operator routes: canary rollouts and feed regions."""
+
+    @app.post("/admin/rollouts", status_code=201, summary="Start a canary rollout of a build")
+    async def start_rollout(request: Request) -> Response:
+        body = await read_json(request)
+        try:
+            rollout = gateway.rollouts.start(body)
+        except RolloutError as exc:
+            return json_error(exc.status, str(exc))
+        return JSONResponse(rollout.to_json(), status_code=201)
+
+    @app.get("/admin/rollouts", summary="Every rollout")
+    async def list_rollouts() -> Response:
+        return JSONResponse([r.to_json() for r in gateway.rollouts.rollouts.values()])
+
+    @app.get("/admin/rollouts/{rollout_id}", summary="A rollout's state and events")
+    async def get_rollout(rollout_id: Id) -> Response:
+        try:
+            return JSONResponse(gateway.rollouts.get(rollout_id).to_json())
+        except RolloutError as exc:
+            return json_error(exc.status, str(exc))
+
+    @app.delete(
+        "/admin/rollouts/{rollout_id}", summary="Abort a rollout (weight 0, canary stopped)"
+    )
+    async def abort_rollout(rollout_id: Id) -> Response:
+        try:
+            return JSONResponse((await gateway.rollouts.abort(rollout_id)).to_json())
+        except RolloutError as exc:
+            return json_error(exc.status, str(exc))
+
+    @app.get("/admin/regions", summary="Feed regions: health, the active one, failovers")
+    async def regions() -> Response:
+        return JSONResponse(gateway.regions.to_json())

@@ -2,7 +2,7 @@
 
     gateway --POST /events [{event_id, video_id, kind}] (gateway-metrics)--> events (dedup)
     every second: events -> counters (video_id: views, likes), as_of = aggregation time
-    feed --GET /counters?ids=... (feed-metrics)--> counters + as_of
+    feed --GET /counters?ids=... (feed-a-metrics, feed-b-metrics)--> counters + as_of
 
 Events carry ids, so the gateway's retries never count twice.
 """

@@ -44,7 +44,7 @@ def fts_query(text: str) -> str | None:
 
 def create_app(settings: Settings) -> Any:
     kit = ServiceKit(settings)
-    db = Database(settings.database("search"), SCHEMA)
+    db = Database(settings.database(settings.service), SCHEMA)  # a canary has its own index
     replica = link_client(settings, "search-catalog", 2.0)
     kit.on_close(db.close)
     kit.on_close(replica.aclose)

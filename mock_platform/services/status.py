@@ -136,6 +136,8 @@ class StatusPage:
             c: {"state": "operational", "reason": "", "since": now} for c in COMPONENTS
         }
         self.incidents: list[dict[str, Any]] = []
+        self.rollouts: list[dict[str, Any]] = []
+        self.feed_regions: dict[str, Any] = {}
         self.updated_at = now
         kit.every(1.0, self.refresh)
 
@@ -151,6 +153,9 @@ class StatusPage:
     async def refresh(self) -> None:
         signals = {name: await self._read(name) for name in SOURCES}
         now = time.time()
+        gateway = signals.get("gateway") or {}
+        self.rollouts = list(gateway.get("rollouts") or self.rollouts)
+        self.feed_regions = dict(gateway.get("feed_regions") or self.feed_regions)
         for component, (state, reason) in judge(signals, self.settings.fragile).items():
             current = self.states[component]
             if state != current["state"]:
@@ -174,6 +179,11 @@ class StatusPage:
             "updated_at": self.updated_at,
             "components": {c: {"name": COMPONENTS[c], **self.states[c]} for c in COMPONENTS},
             "incidents": list(reversed(self.incidents[-50:])),
+            "rollouts": [
+                {k: r[k] for k in ("id", "service", "build", "state", "weight", "reason")}
+                for r in self.rollouts
+            ],
+            "feed_region": self.feed_regions.get("active"),
         }
 
     async def json_page(self, request: Request) -> Response:
@@ -192,12 +202,18 @@ class StatusPage:
             f"{html.escape(i['message'])}</li>"
             for i in doc["incidents"]
         )
+        rollouts = "".join(
+            f"<li>{html.escape(r['service'])}@{html.escape(r['build'])}: {r['state']}"
+            f" (weight {r['weight']}%) {html.escape(r['reason'])}</li>"
+            for r in doc["rollouts"]
+        )
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Status</title>
 <meta http-equiv="refresh" content="5"><style>body{{font-family:sans-serif;margin:2em}}
 td{{padding:.3em 1em}} .operational td:nth-child(2){{color:#1a7f37}}
 .degraded td:nth-child(2){{color:#9a6700}} .outage td:nth-child(2){{color:#cf222e}}</style>
 </head><body><h1>Platform status</h1><table>{rows}</table>
 <h2>Incidents</h2><ul>{incidents or "<li>No incidents.</li>"}</ul>
+<h2>Deployments</h2><ul>{rollouts or "<li>None.</li>"}</ul>
 <p>Updated {time.strftime("%H:%M:%S", time.gmtime(doc["updated_at"]))} UTC.</p></body></html>"""
         return HTMLResponse(page)
 

@@ -38,7 +38,7 @@ def test_happy_path_upload_moderation_publish(api: Api) -> None:
 def test_feed_serves_last_good_feed_when_the_catalog_is_cut_off(api: Api) -> None:
     published_video(api)
     assert api.http.get("/v1/feed").status_code == 200  # a good feed to remember
-    api.toxiproxy.set_enabled("feed-catalog", False)
+    api.toxiproxy.set_enabled("feed-a-catalog", False)
     response = api.http.get("/v1/feed")
     if api.fragile:
         assert response.status_code >= 500
@@ -53,7 +53,7 @@ def test_feed_serves_last_good_feed_when_the_catalog_is_cut_off(api: Api) -> Non
 def test_feed_stays_fast_when_the_catalog_is_slow(api: Api) -> None:
     published_video(api)
     api.http.get("/v1/feed")
-    api.toxiproxy.add_toxic("feed-catalog", "latency", attributes={"latency": 3000})
+    api.toxiproxy.add_toxic("feed-a-catalog", "latency", attributes={"latency": 3000})
     start = time.monotonic()
     try:
         response = api.http.get("/v1/feed", timeout=2.5)
@@ -191,7 +191,7 @@ def test_counters_are_labelled_with_their_as_of_time(api: Api) -> None:
     published_video(api)
     first = api.http.get("/v1/feed").json()
     assert first["counters_as_of"] is not None
-    api.toxiproxy.add_toxic("feed-metrics", "latency", attributes={"latency": 2000})
+    api.toxiproxy.add_toxic("feed-a-metrics", "latency", attributes={"latency": 2000})
     time.sleep(1.5)
     start = time.monotonic()
     try:
