@@ -1,4 +1,4 @@
-"""A real platform (proxy + twelve services on 127.0.0.1) per profile, shared by a module's
+"""A real platform (proxy + thirteen services on 127.0.0.1) per profile, shared by a module's
 tests; every test starts from a healed platform (no toxics, links enabled, nothing paused)."""
 
 from __future__ import annotations
