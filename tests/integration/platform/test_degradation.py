@@ -292,7 +292,7 @@ def test_overload_is_shed_fast_with_retry_after(api: Api) -> None:
 
 def test_every_service_exports_prometheus_metrics(api: Api) -> None:
     with httpx.Client(trust_env=False, timeout=5) as client:
-        for service in api.platform.topology.services:
+        for service in api.platform.topology.started_services:
             port = api.platform.topology.service_port(api.platform.base_port, service)
             text = client.get(f"http://127.0.0.1:{port}/metrics").text
             assert "http_request_seconds" in text, service

@@ -49,7 +49,7 @@ def test_up_status_down(tmp_path: Path) -> None:
         )
         assert status.returncode == 0, status.stdout + status.stderr
         report = json.loads(status.stdout)
-        assert set(report) == set(TOPOLOGY.services)
+        assert set(report) == set(TOPOLOGY.started_services)
         assert all(item["healthy"] for item in report.values())
         table = subprocess.run(
             _harness("platform", "status", "--base-port", str(base)),
