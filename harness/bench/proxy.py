@@ -243,9 +243,8 @@ def run_proxy_bench(
             )
             fd_limit = _fd_limit(proxy_process.pid)
             # Each proxied connection holds two descriptors (client side and upstream side).
-            ceiling = (
-                f"; fd limit {fd_limit} caps it at ~{fd_limit // 2}" if p_served < count else ""
-            )
+            capped = p_served < count
+            ceiling = f"; fd limit {fd_limit} (2 per connection) caps it" if capped else ""
             rows.append(
                 BenchRow(
                     f"{count} concurrent: served / time",
