@@ -10,7 +10,15 @@ from typing import Any
 
 from harness.proxy.errors import ApiError
 
-__all__ = ["MAX_BODY_BYTES", "decode_body", "dumps", "field", "float32", "format_float32"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "decode_body",
+    "dumps",
+    "field",
+    "float32",
+    "format_float32",
+    "json_kind",
+]
 
 MAX_BODY_BYTES = 1 << 20  # Toxiproxy has no limit; one MiB is plenty for any real request
 
@@ -45,7 +53,8 @@ def decode_body(raw: bytes) -> Any:
     return value
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """The JSON type name Go's decoder uses in its messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -72,7 +81,7 @@ def field(body: dict[str, Any], name: str, kind: type, struct_name: str, default
     )
     if not ok:
         raise ApiError.bad_body(
-            f"json: cannot unmarshal {_kind(value)} into Go struct field "
+            f"json: cannot unmarshal {json_kind(value)} into Go struct field "
             f"{struct_name}.{name} of type {go_type}"
         )
     return value

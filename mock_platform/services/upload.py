@@ -116,17 +116,16 @@ class Upload:
             )
 
     async def status(self, request: Request) -> Response:
-        video_id = valid_id(request.path_params["video_id"])
-        try:
-            response = await self.catalog.get(f"/videos/{video_id}")
-        except httpx.HTTPError:
-            return json_error(503, "the catalog is unreachable; try again", 2)
-        return Response(response.content, response.status_code, media_type="application/json")
+        return await self._from_primary(f"/videos/{valid_id(request.path_params['video_id'])}")
 
     async def by_creator(self, request: Request) -> Response:
         creator = valid_id(request.path_params["creator"])
+        return await self._from_primary(f"/creators/{creator}/videos")
+
+    async def _from_primary(self, path: str) -> Response:
+        """Read-your-writes: answers come from the catalog primary, not the replica."""
         try:
-            response = await self.catalog.get(f"/creators/{creator}/videos")
+            response = await self.catalog.get(path)
         except httpx.HTTPError:
             return json_error(503, "the catalog is unreachable; try again", 2)
         return Response(response.content, response.status_code, media_type="application/json")

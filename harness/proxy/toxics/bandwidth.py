@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Chunk
+from harness.proxy.stream import Chunk
 from harness.proxy.toxics.base import Toxic, ToxicStub, register
 
 SLICE_S = 0.1  # large chunks leave in 100 ms slices, as in toxiproxy
@@ -23,14 +23,7 @@ class BandwidthToxic(Toxic):
         bytes_per_s = self.rate * 1000
         slice_size = max(1, int(bytes_per_s * SLICE_S))
         next_at = 0.0  # when the link may send again; idle time is not banked
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF or item is TIMED_OUT:
-                await stub.close()
-                return
-            assert isinstance(item, Chunk)
+        while (item := await stub.next_chunk()) is not None:
             if bytes_per_s == 0:
                 # toxiproxy's quirk, kept on purpose: rate 0 is a blackhole, not "unlimited".
                 await stub.sleep(float("inf"))

@@ -18,6 +18,7 @@ import random
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Channel, Chunk, Interrupt, Item
+from harness.proxy.wire import json_kind
 
 __all__ = [
     "TOXIC_TYPES",
@@ -87,18 +88,6 @@ def register(name: str, cls: type[Toxic]) -> None:
     TOXIC_TYPES[name] = cls
 
 
-def _json_kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def decode_attributes(cls: type[Toxic], current: Toxic | None, raw: dict[str, Any]) -> Toxic:
     """Merge ``raw`` JSON attributes over ``current`` (or the defaults) and validate them.
 
@@ -113,7 +102,7 @@ def decode_attributes(cls: type[Toxic], current: Toxic | None, raw: dict[str, An
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidAttributes(
-                f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+                f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                 f".attributes.{key} of type int64"
             )
         if isinstance(value, float) or not INT64_MIN <= value <= INT64_MAX:
@@ -152,6 +141,18 @@ class ToxicStub:
         """The next chunk, EOF, INTERRUPTED or (with ``timeout_s``) TIMED_OUT."""
         return await self.input.get(self.interrupt, timeout_s)
 
+    async def next_chunk(self, timeout_s: float | None = None) -> Chunk | None:
+        """The next chunk, or None when the stage must return: it was interrupted, or the
+        stream ended (or ``timeout_s`` passed with no data), in which case it is closed."""
+        item = await self.recv(timeout_s)
+        if item is INTERRUPTED:
+            return None
+        if item is EOF or item is TIMED_OUT:
+            await self.close()
+            return None
+        assert isinstance(item, Chunk)
+        return item
+
     async def send(self, chunk: Chunk) -> None:
         """Forward a chunk; waits while the next stage is full, never drops it."""
         if chunk.data:
@@ -170,12 +171,5 @@ class ToxicStub:
 
 async def pass_through(stub: ToxicStub) -> None:
     """The no-op stage: forward everything until interrupted or the stream ends."""
-    while True:
-        item = await stub.recv()
-        if item is INTERRUPTED:
-            return
-        if item is EOF or item is TIMED_OUT:
-            await stub.close()
-            return
-        assert isinstance(item, Chunk)
-        await stub.send(item)
+    while (chunk := await stub.next_chunk()) is not None:
+        await stub.send(chunk)

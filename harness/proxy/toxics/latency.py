@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Chunk
 from harness.proxy.toxics.base import Toxic, ToxicStub, register
 
 
@@ -24,14 +23,7 @@ class LatencyToxic(Toxic):
         return max(delay_ms, 0) / 1000.0
 
     async def pipe(self, stub: ToxicStub) -> None:
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF or item is TIMED_OUT:
-                await stub.close()
-                return
-            assert isinstance(item, Chunk)
+        while (item := await stub.next_chunk()) is not None:
             delay = self.delay_s(stub.rng)
             completed = await stub.sleep(item.received_at + delay - stub.now())
             if not completed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Chunk
+from harness.proxy.stream import Chunk
 from harness.proxy.toxics.base import Toxic, ToxicStub, register
 
 
@@ -33,14 +33,7 @@ class LimitDataToxic(Toxic):
     async def pipe(self, stub: ToxicStub) -> None:
         state = stub.state
         assert isinstance(state, LimitState)
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF or item is TIMED_OUT:
-                await stub.close()
-                return
-            assert isinstance(item, Chunk)
+        while (item := await stub.next_chunk()) is not None:
             allowed, must_close = take(self.bytes, state, item.data)
             await stub.send(Chunk(allowed, item.received_at))
             if must_close:

@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 import random
 
-from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Chunk
+from harness.proxy.stream import Chunk
 from harness.proxy.toxics.base import Toxic, ToxicStub, register
 
 
@@ -51,14 +51,7 @@ class SlicerToxic(Toxic):
         return None
 
     async def pipe(self, stub: ToxicStub) -> None:
-        while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
-                return
-            if item is EOF or item is TIMED_OUT:
-                await stub.close()
-                return
-            assert isinstance(item, Chunk)
+        while (item := await stub.next_chunk()) is not None:
             points = split_points(len(item.data), self.average_size, self.size_variation, stub.rng)
             for begin, end in itertools.pairwise(points):
                 await stub.send(Chunk(item.data[begin:end], item.received_at))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT
 from harness.proxy.toxics.base import Toxic, ToxicStub, register
 
 
@@ -17,14 +16,9 @@ class TimeoutToxic(Toxic):
 
     async def pipe(self, stub: ToxicStub) -> None:
         wait_s = self.timeout / 1000.0 if self.timeout > 0 else None
-        while True:
-            item = await stub.recv(wait_s)  # each chunk (dropped) restarts the timer
-            if item is INTERRUPTED:
-                return
-            if item is EOF or item is TIMED_OUT:
-                await stub.close()
-                return
-            # Any chunk is dropped on purpose: this toxic's job is a blackhole.
+        # Each chunk restarts the timer and is dropped on purpose: this toxic is a blackhole.
+        while await stub.next_chunk(wait_s) is not None:
+            pass
 
     async def cleanup(self, stub: ToxicStub) -> None:
         await stub.close()

@@ -92,15 +92,20 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
     raise AssertionError(f"not within {timeout}s: {what}")
 
 
-@pytest.fixture(scope="module", params=["normal", "fragile"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    plat = start_platform(request.param, tmp_path_factory.mktemp(f"platform-{request.param}"))
+def running_api(profile: str, run_dir: Path) -> Iterator[Api]:
+    """A platform of this profile for the duration of a fixture, always taken down."""
+    plat = start_platform(profile, run_dir)
     client = Api(plat)
     try:
         yield client
     finally:
         client.http.close()
         plat.down()
+
+
+@pytest.fixture(scope="module", params=["normal", "fragile"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    yield from running_api(request.param, tmp_path_factory.mktemp(f"platform-{request.param}"))
 
 
 @pytest.fixture(autouse=True)

@@ -17,20 +17,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from tests.integration.platform.conftest import Api, start_platform, wait_until
+from tests.integration.platform.conftest import Api, running_api, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def normal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    plat = start_platform("normal", Path(tmp_path_factory.mktemp("durability")))
-    api = Api(plat)
-    try:
-        yield api
-    finally:
-        api.http.close()
-        plat.down()
+    yield from running_api("normal", Path(tmp_path_factory.mktemp("durability")))
 
 
 def _uploader(
