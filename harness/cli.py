@@ -94,6 +94,70 @@ def bench_proxy(loop: str, connections: str, bulk_mib: int) -> None:
     click.echo(render(rows, loop))
 
 
+SCHEMA_PATH = Path("scenarios/scenario.schema.json")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=True))
+@click.option(
+    "--topology",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Check links and services against this topology (default: the mock platform's).",
+)
+def validate(files: tuple[Path, ...], topology: Path | None) -> None:
+    """Check scenario files; print every problem as file:line: field: message (exit 2)."""
+    from harness.platform import DEFAULT_TOPOLOGY, load_topology
+    from harness.scenario import load_scenario
+
+    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    paths: list[Path] = []
+    for path in files:
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*.y*ml"))
+        else:
+            paths.append(path)
+    if not paths:
+        raise ConfigError("no scenario files (*.yaml, *.yml) found")
+    failed = 0
+    for path in paths:
+        scenario, problems = load_scenario(path, spec)
+        for problem in problems:
+            click.echo(str(problem))
+        if scenario is None:
+            failed += 1
+        else:
+            click.echo(
+                f"ok: {path} ({scenario.name}: {len(scenario.phases)} phases, "
+                f"{scenario.duration_s:g}s)"
+            )
+    if failed:
+        raise ConfigError(f"{failed} of {len(paths)} scenario files are invalid")
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=SCHEMA_PATH,
+    show_default=True,
+    help="Where to write the JSON Schema ('-' for standard output).",
+)
+def schema(output: Path) -> None:
+    """Write the scenario JSON Schema for editors (yaml-language-server)."""
+    from harness.scenario.schema import scenario_schema_text
+
+    text = scenario_schema_text()
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(output)
+    _say(f"wrote {output}; point editors at it with: # yaml-language-server: $schema=<path>")
+
+
 DEFAULT_RUN_DIR = Path(".chaos/platform")
 
 

@@ -11,6 +11,7 @@ MODULES = [
     "harness.platform",
     "harness.proxy",
     "harness.proxy.toxics",
+    "harness.scenario",
 ]
 
 

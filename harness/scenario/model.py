@@ -1,0 +1,325 @@
+"""The scenario, typed: what an engineer writes in YAML, as pydantic models.
+
+    Scenario: name, description, tags, profile, load, baseline, steady_state, phases, abort,
+              invariants
+    Phase: name, duration, faults (a union on ``type``), expect (a union by its key)
+
+Durations are "30s", "500ms", "2m" or seconds; thresholds are a number or "1.5x baseline".
+The model knows nothing of running: the engine reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    model_validator,
+)
+
+__all__ = [
+    "EXPECTATION_KINDS",
+    "TOXIC_ATTRIBUTES",
+    "Duration",
+    "Expectation",
+    "Fault",
+    "Load",
+    "Phase",
+    "Scenario",
+    "Threshold",
+    "parse_seconds",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_seconds(value: Any) -> float:
+    """A duration in seconds from "30s", "500ms", "2m", "1h" or a number."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 30s, 500ms or 2m")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_S[match.group(2)]
+    raise ValueError(f"must be a duration like 30s, 500ms or 2m, got {value!r}")
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_seconds),
+    PlainSerializer(lambda s: f"{s:g}s", return_type=str),
+    Field(json_schema_extra={"type": ["string", "number"], "examples": ["30s", "500ms", "2m"]}),
+]
+
+
+class Threshold(BaseModel):
+    """A bound: absolute (``0.01``) or relative to the baseline phase (``1.5x baseline``)."""
+
+    value: float
+    relative: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError("must be a number or like '1.5x baseline'")
+        if isinstance(data, int | float):
+            return {"value": float(data)}
+        if isinstance(data, str):
+            match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*x\s*baseline\s*$", data)
+            if match:
+                return {"value": float(match.group(1)), "relative": True}
+            try:
+                return {"value": parse_seconds(data)}  # "800ms" for latency bounds
+            except ValueError:
+                pass
+            raise ValueError(f"must be a number, a duration or like '1.5x baseline', got {data!r}")
+        return data
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+class Stage(_Strict):
+    duration: Duration
+    users: int = Field(ge=0, le=10_000)
+
+
+UserClass = Literal["viewer", "creator", "searcher"]
+
+
+def _default_mix() -> dict[UserClass, int]:
+    return {"viewer": 6, "creator": 1, "searcher": 3}
+
+
+class Load(_Strict):
+    users: int = Field(default=20, ge=1, le=10_000, description="Concurrent simulated users")
+    spawn_rate: float = Field(default=10, gt=0, description="Users started per second")
+    mix: dict[UserClass, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=_default_mix,
+        description="Relative weights of the user classes",
+    )
+    stages: list[Stage] = Field(default_factory=list)
+    locustfile: str | None = Field(default=None, description="A team's own locustfile instead")
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+# Toxiproxy's toxics and their attributes; durations in ms, rates in KB/s.
+TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+}
+
+
+class ToxicFault(_Strict):
+    type: Literal[
+        "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"
+    ]
+    link: str
+    stream: Literal["upstream", "downstream", "both"] = "downstream"
+    toxicity: float = Field(default=1.0, ge=0, le=1)
+    attributes: dict[str, int] = Field(default_factory=dict)
+    max_lifetime: Duration | None = None
+
+    @model_validator(mode="after")
+    def _known_attributes(self) -> ToxicFault:
+        allowed = TOXIC_ATTRIBUTES[self.type]
+        unknown = sorted(set(self.attributes) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown attribute {', '.join(unknown)} for {self.type}; "
+                f"it takes: {', '.join(allowed)}"
+            )
+        return self
+
+
+class DownFault(_Strict):
+    """A partition: the link's proxy is disabled (connections refused and cut)."""
+
+    type: Literal["down"]
+    link: str
+    max_lifetime: Duration | None = None
+
+
+class ReplicationLagFault(_Strict):
+    """Latency (or, with cut: true, a partition) on the catalog replication link."""
+
+    type: Literal["replication_lag"]
+    link: str = "catalog-replication"
+    delay: Duration = 2.0
+    cut: bool = False
+    max_lifetime: Duration | None = None
+
+
+class ProcessFault(_Strict):
+    type: Literal["kill", "pause", "resume", "restart"]
+    service: str
+
+
+class RolloutFault(_Strict):
+    """Deploy a build as a canary; the platform's controller decides."""
+
+    type: Literal["rollout"]
+    service: str
+    build: str
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=lambda: [5, 25, 50, 100]
+    )
+    interval: Duration = 10.0
+
+
+Fault = Annotated[
+    ToxicFault | DownFault | ReplicationLagFault | ProcessFault | RolloutFault,
+    Field(discriminator="type"),
+]
+
+
+# -- expectations ----------------------------------------------------------------------------
+
+
+class MetricExpectation(_Strict):
+    """A load figure: error_rate, p50, p95, p99 (seconds), or throughput (requests/s)."""
+
+    metric: Literal["error_rate", "p50", "p95", "p99", "throughput"]
+    endpoint: str = "all"
+    build: str | None = None
+    max: Threshold | None = None
+    min: Threshold | None = None
+    within: Duration | None = Field(default=None, description="Holds from N s after phase start")
+    for_: Duration | None = Field(default=None, alias="for", description="Holds N s in a row")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> MetricExpectation:
+        if self.max is None and self.min is None:
+            raise ValueError("needs max or min")
+        return self
+
+
+class StatusExpectation(_Strict):
+    """The status page shows a component in one of these states, within N s."""
+
+    status: Literal["upload", "moderation", "feed", "search", "playback", "metrics"]
+    state: list[Literal["operational", "degraded", "outage"]]
+    within: Duration = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_state(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("state"), str):
+            return {**data, "state": [data["state"]]}
+        return data
+
+
+class ProbeExpectation(_Strict):
+    probe: Literal["replication_lag", "queue_depth", "queue_age", "breaker"]
+    max: Threshold | None = None
+    min: Threshold | None = None
+    equals: str | None = None
+    target: str | None = Field(default=None, description="The upstream, for breaker")
+    within: Duration | None = None
+
+
+class RolloutExpectation(_Strict):
+    rollout: str
+    outcome: Literal["promoted", "rolled_back"]
+    within: Duration = 60.0
+
+
+class FailoverExpectation(_Strict):
+    failover: str = Field(description="The failing-over upstream, e.g. feed")
+    to: str
+    within: Duration = 10.0
+
+
+EXPECTATION_KINDS = ("metric", "status", "probe", "rollout", "failover")
+
+
+def _expectation_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((kind for kind in EXPECTATION_KINDS if kind in value), None)
+    kinds: dict[type[BaseModel], str] = {
+        MetricExpectation: "metric",
+        StatusExpectation: "status",
+        ProbeExpectation: "probe",
+        RolloutExpectation: "rollout",
+        FailoverExpectation: "failover",
+    }
+    return kinds.get(type(value))
+
+
+Expectation = Annotated[
+    Annotated[MetricExpectation, Tag("metric")]
+    | Annotated[StatusExpectation, Tag("status")]
+    | Annotated[ProbeExpectation, Tag("probe")]
+    | Annotated[RolloutExpectation, Tag("rollout")]
+    | Annotated[FailoverExpectation, Tag("failover")],
+    Discriminator(
+        _expectation_kind,
+        custom_error_type="expectation_kind",
+        custom_error_message=(
+            "an expectation starts with one of: metric, status, probe, rollout, failover"
+        ),
+    ),
+]
+
+
+class Phase(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    duration: Duration
+    faults: list[Fault] = Field(default_factory=list)
+    expect: list[Expectation] = Field(default_factory=list)
+
+
+class Invariant(_Strict):
+    name: Literal[
+        "no_lost_uploads", "no_duplicates", "nothing_published_unmoderated", "all_uploads_terminal"
+    ]
+    within: Duration = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Lowercase, words joined by -")
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    profile: Literal["normal", "fragile"] | None = None
+    load: Load = Field(default_factory=Load)
+    baseline: str | None = Field(default=None, description="Phase for 'Nx baseline' (first)")
+    steady_state: list[MetricExpectation] = Field(default_factory=list)
+    phases: list[Phase] = Field(min_length=1)
+    abort: list[MetricExpectation] = Field(default_factory=list)
+    invariants: list[Invariant] = Field(default_factory=list)
+
+    @property
+    def baseline_phase(self) -> str:
+        return self.baseline or self.phases[0].name
+
+    @property
+    def duration_s(self) -> float:
+        return sum(phase.duration for phase in self.phases)

@@ -1,0 +1,194 @@
+"""Scenario loading and validation: every problem at once, with its line; never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.cli import cli
+from harness.platform import load_topology
+from harness.scenario import load_scenario
+from harness.scenario.schema import scenario_schema_text
+
+TOPOLOGY = load_topology()
+REPO = Path(__file__).resolve().parents[3]
+
+VALID = """\
+# yaml-language-server: $schema=scenario.schema.json
+name: search-outage
+description: Search is cut off; the feed must not notice.
+tags: [default, search]
+load: {users: 20, spawn_rate: 10, mix: {viewer: 6, searcher: 3, creator: 1}}
+steady_state:
+  - {metric: error_rate, endpoint: feed, max: 0.01}
+phases:
+  - name: baseline
+    duration: 20s
+  - name: search-down
+    duration: 30s
+    faults:
+      - {type: down, link: gateway-search}
+      - {type: latency, link: feed-a-catalog, stream: downstream, attributes: {latency: 100}}
+      - {type: pause, service: moderation-worker}
+      - {type: resume, service: moderation-worker}
+      - {type: rollout, service: search, build: v2, interval: 5s}
+    expect:
+      - {metric: p95, endpoint: feed, max: 1.5x baseline}
+      - {metric: error_rate, endpoint: search, max: 1.0, for: 10s}
+      - {status: search, state: [degraded, outage], within: 10s}
+      - {probe: replication_lag, max: 5s}
+      - {rollout: search, outcome: rolled_back, within: 25s}
+      - {failover: feed, to: feed-b, within: 5s}
+  - name: recovery
+    duration: 1m
+abort:
+  - {metric: error_rate, max: 0.5, for: 10s}
+invariants: [no_lost_uploads, no_duplicates, {name: all_uploads_terminal, within: 60s}]
+"""
+
+
+def _check(tmp_path: Path, text: str) -> tuple[object, list[str]]:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    scenario, problems = load_scenario(path, TOPOLOGY)
+    return scenario, [f"{p.line}: {p.field}: {p.message}" for p in problems]
+
+
+def test_a_valid_scenario_is_typed(tmp_path: Path) -> None:
+    scenario, problems = _check(tmp_path, VALID)
+    assert problems == []
+    assert scenario is not None
+    assert scenario.duration_s == 110  # type: ignore[attr-defined]
+    expect = scenario.phases[1].expect  # type: ignore[attr-defined]
+    assert expect[0].max.relative is True
+    assert expect[0].max.value == 1.5
+    assert expect[1].for_ == 10
+    assert expect[3].max.value == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "fragment"),
+    [
+        (("link: gateway-search", "link: gateway-serch"), 14, "did you mean 'gateway-search'"),
+        (("latency: 100", "latenc: 100"), 15, "unknown attribute latenc for latency"),
+        (("stream: downstream", "stream: sideways"), 15, "'upstream', 'downstream' or 'both'"),
+        (
+            (
+                "service: moderation-worker}\n      - {type: resume",
+                "service: nope}\n      - {type: resume",
+            ),
+            16,
+            "unknown service 'nope'",
+        ),
+        (("build: v2", "build: v9"), 18, "unknown build search@v9"),
+        (("within: 25s", "within: 45s"), 24, "within 45s is longer than the phase (30s)"),
+        (
+            ("state: [degraded, outage]", "state: [melted]"),
+            22,
+            "'operational', 'degraded' or 'outage'",
+        ),
+        (("duration: 1m", "duration: soon"), 27, "must be a duration like 30s"),
+        (("tags:", "tagz:"), 4, "tagz: unknown key"),
+        (("name: recovery", "name: baseline"), 26, "phase 'baseline' appears twice"),
+    ],
+)
+def test_each_mistake_is_named_with_its_line(
+    tmp_path: Path, change: tuple[str, str], line: int, fragment: str
+) -> None:
+    assert change[0] in VALID
+    scenario, problems = _check(tmp_path, VALID.replace(change[0], change[1], 1))
+    assert scenario is None
+    assert any(p.startswith(f"{line}: ") and fragment in p for p in problems), problems
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    text = VALID.replace("gateway-search}", "nowhere}").replace("within: 25s", "within: 99s")
+    text = text.replace("duration: 1m", "duration: -3")
+    _, problems = _check(tmp_path, text)
+    assert len(problems) == 3, problems
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("name: x\nphases: [\n", 3, "not valid YAML"),
+        ("name: x\nname: y\nphases: []\n", 2, "'name' appears twice"),
+        ("", 1, "empty"),
+        ("- just\n- a list\n", 1, "a scenario is a mapping"),
+        ("name: x\n\tphases: []\n", 2, "not valid YAML"),
+    ],
+)
+def test_unreadable_yaml_is_one_problem_with_a_line(
+    tmp_path: Path, text: str, line: int, fragment: str
+) -> None:
+    _, problems = _check(tmp_path, text)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{line}: ")
+    assert fragment in problems[0]
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=15,
+)
+KEYS = ["name", "phases", "duration", "faults", "expect", "type", "link", "metric", "max", "load"]
+
+
+@st.composite
+def scenario_like(draw: st.DrawFn) -> object:
+    """Mostly-right shapes with wrong types in them: where the validator must be careful."""
+    phase = draw(st.dictionaries(st.sampled_from(KEYS), JSONISH, max_size=5))
+    phase["faults"] = draw(
+        st.lists(st.dictionaries(st.sampled_from(KEYS), JSONISH, max_size=4), max_size=3)
+    )
+    phase["expect"] = draw(
+        st.lists(st.dictionaries(st.sampled_from(KEYS), JSONISH, max_size=4), max_size=3)
+    )
+    return {"name": draw(JSONISH), "phases": draw(st.sampled_from([[phase], phase, None]))}
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=scenario_like() | JSONISH, raw=st.text(max_size=200))
+def test_the_loader_never_raises(
+    tmp_path_factory: pytest.TempPathFactory, document: object, raw: str
+) -> None:
+    directory = tmp_path_factory.mktemp("fuzz", numbered=True)
+    for index, text in enumerate((yaml.safe_dump(document), raw)):
+        path = directory / f"{index}.yaml"
+        path.write_text(text)
+        scenario, problems = load_scenario(path, TOPOLOGY)
+        assert (scenario is None) == bool(problems)
+        for problem in problems:
+            assert problem.line >= 1
+            assert problem.message
+
+
+def test_shipped_schema_is_current() -> None:
+    shipped = (REPO / "scenarios" / "scenario.schema.json").read_text()
+    assert shipped == scenario_schema_text(), "run: harness schema"
+    schema = json.loads(shipped)
+    assert "phases" in schema["properties"]
+
+
+def test_cli_validate_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("gateway-search}", "nowhere}"))
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["validate", str(good)], catch_exceptions=False)
+    assert ok.exit_code == 0, ok.output
+    assert "ok: " in ok.output
+    result = runner.invoke(cli, ["validate", str(tmp_path)], standalone_mode=False)
+    assert f"{bad}:14: phases[1].faults[0].link: unknown link 'nowhere'" in result.output
+    assert result.exception is not None
+    assert getattr(result.exception, "exit_code", None) == 2
