@@ -91,7 +91,7 @@ def test_slicer_accepts_exactly_the_safe_configurations(
 
 
 @given(
-    size=st.integers(min_value=0, max_value=200_000),
+    size=st.integers(min_value=0, max_value=50_000),
     average=st.integers(min_value=1, max_value=5000),
     data=st.data(),
     seed=st.integers(),
