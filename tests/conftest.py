@@ -17,4 +17,3 @@ def harness_exe() -> Path:
     exe = Path(sys.executable).parent / "harness"
     assert exe.exists(), f"console script not installed at {exe}"
     return exe
-
