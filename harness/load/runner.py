@@ -1,0 +1,180 @@
+"""Locust in its own process (or a master and N workers), bounded in time, stopped cleanly.
+
+LoadRunner.start() -> locust --headless -f locustfile.py -H gateway -u -r -t ...
+                      (--master + N x --worker with --workers N)
+LoadRunner.stop()  -> SIGTERM (locust writes its final samples), then SIGKILL if stuck
+results: result.read_samples(out_dir / "metrics.jsonl"), read_history(... "history.jsonl")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.errors import EnvironmentFailure
+from harness.load.result import History, Sample, read_history, read_samples
+
+__all__ = ["LOCUSTFILE", "LoadError", "LoadRunner"]
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+class LoadError(EnvironmentFailure):
+    """Locust could not be started or died."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LoadRunner:
+    def __init__(
+        self,
+        gateway_url: str,
+        out_dir: Path,
+        duration_s: float,
+        users: int = 20,
+        spawn_rate: float = 10,
+        mix: dict[str, int] | None = None,
+        token_secret: str = "",
+        workers: int = 0,
+        locustfile: Path = LOCUSTFILE,
+    ) -> None:
+        self.gateway_url = gateway_url
+        self.out_dir = out_dir
+        self.duration_s = duration_s
+        self.users = users
+        self.spawn_rate = spawn_rate
+        self.mix = mix or {"viewer": 6, "creator": 1, "searcher": 3}
+        self.token_secret = token_secret
+        self.workers = workers
+        self.locustfile = locustfile
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def metrics_prefix(self) -> Path:
+        return self.out_dir / "metrics.jsonl"
+
+    @property
+    def history_prefix(self) -> Path:
+        return self.out_dir / "history.jsonl"
+
+    def _common(self) -> list[str]:
+        mix = ",".join(f"{k}={v}" for k, v in self.mix.items())
+        return [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(self.locustfile),
+            "--headless",
+            "--metrics-jsonl",
+            str(self.metrics_prefix),
+            "--history-jsonl",
+            str(self.history_prefix),
+            "--token-secret",
+            self.token_secret,
+            "--mix",
+            mix,
+            "--loglevel",
+            "WARNING",
+        ]
+
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.out_dir / "locust.log").open("ab")
+        run = [
+            "-H",
+            self.gateway_url,
+            "-u",
+            str(self.users),
+            "-r",
+            str(self.spawn_rate),
+            "-t",
+            f"{max(int(self.duration_s), 1)}s",
+            "--only-summary",
+            "--exit-code-on-error",
+            "0",
+            "--json-file",
+            str(self.out_dir / "locust"),
+            "--stop-timeout",
+            "2",
+        ]
+        try:
+            if self.workers:
+                port = _free_port()
+                master = [
+                    *self._common(),
+                    *run,
+                    "--master",
+                    "--master-bind-host",
+                    "127.0.0.1",
+                    "--master-bind-port",
+                    str(port),
+                    "--expect-workers",
+                    str(self.workers),
+                ]
+                self.processes.append(subprocess.Popen(master, stdout=log, stderr=log))
+                for _ in range(self.workers):
+                    worker = [
+                        *self._common(),
+                        "--worker",
+                        "--master-host",
+                        "127.0.0.1",
+                        "--master-port",
+                        str(port),
+                    ]
+                    self.processes.append(subprocess.Popen(worker, stdout=log, stderr=log))
+            else:
+                self.processes.append(
+                    subprocess.Popen([*self._common(), *run], stdout=log, stderr=log)
+                )
+        except OSError as exc:
+            raise LoadError(f"cannot start locust: {exc}") from exc
+        finally:
+            log.close()
+
+    def alive(self) -> bool:
+        return any(p.poll() is None for p in self.processes)
+
+    def wait(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                break
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM: locust stops its users and writes what it has; SIGKILL what lingers."""
+        for process in self.processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in self.processes:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def samples(self) -> list[Sample]:
+        return read_samples(self.metrics_prefix)
+
+    def history(self) -> History:
+        return read_history(self.history_prefix)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = (self.out_dir / "locust.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])

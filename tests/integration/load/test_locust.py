@@ -1,0 +1,52 @@
+"""Real Locust against a real platform: per-second samples per endpoint and build, the upload
+history, a clean stop; and distributed mode (a master and two workers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.load import LoadRunner, figures
+from tests.integration.platform.conftest import TOPOLOGY, Api, running_api
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def normal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    yield from running_api("normal", Path(tmp_path_factory.mktemp("load")))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_load_samples_and_history(normal: Api, tmp_path: Path, workers: int) -> None:
+    runner = LoadRunner(
+        normal.platform.gateway_url,
+        tmp_path,
+        duration_s=8,
+        users=12,
+        spawn_rate=12,
+        mix={"viewer": 1, "creator": 1, "searcher": 1},
+        token_secret=TOPOLOGY.auth["token_secret"],
+        workers=workers,
+    )
+    runner.start()
+    runner.wait(40)
+    assert not runner.alive(), runner.log_tail()
+    runner.stop()
+    samples = runner.samples()
+    endpoints = {s.endpoint for s in samples}
+    assert {"feed", "search", "upload"} <= endpoints, (endpoints, runner.log_tail())
+    assert {s.build for s in samples if s.endpoint == "search"} == {"v1"}
+    start, end = samples[0].t, samples[-1].t + 1
+    total = figures(samples, start, end)
+    assert total.requests > 20
+    assert total.error_rate == 0, runner.log_tail()
+    history = runner.history()
+    assert history.acknowledged
+    assert not history.keys_with_many_ids
+    if workers:
+        assert len(list(tmp_path.glob("metrics.jsonl.*"))) == workers  # one file per worker
+    some = next(iter(history.acknowledged.values()))
+    assert normal.status_of(some) in ("pending_review", "published", "rejected")
