@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 
 from harness.errors import EnvironmentFailure, FaultError
-from harness.faults import ToxiproxyClient
+from harness.faults.toxiproxy import ToxiproxyClient
 from harness.platform.supervisor import Supervisor
 from harness.platform.topology import Topology
 
@@ -146,6 +147,12 @@ class Platform:
     def _start_services(self) -> None:
         for service in self.topology.started_services:
             self.supervisor.start(service, self._service_argv(service))
+
+    def signal(self, service: str, sig: signal.Signals) -> None:
+        """Send a signal to one service (SIGSTOP pauses it, SIGCONT resumes, SIGKILL kills)."""
+        if service not in self.supervisor.children:
+            raise PlatformError(f"{service} is not a running service of this platform")
+        self.supervisor.signal(service, sig)
 
     def restart(self, service: str, wait_s: float = HEALTH_TIMEOUT_S) -> None:
         """Stop (or reap a killed) service and start it again; wait until it is healthy."""
