@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help test lint clean
+.PHONY: help test lint clean chaos
 
 help: ## show this help
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -18,6 +18,15 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
+
+# make chaos [SCENARIO=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=1] [WORKERS=0]
+SCENARIO   ?= scenarios
+TAGS       ?= default
+TIME_SCALE ?= 1
+WORKERS    ?= 0
+chaos: $(STAMP) ## run the default scenario suite on the local platform (fails on a finding)
+	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
+	  $(if $(PROFILE),--profile $(PROFILE),)
 
 test: $(STAMP) ## run the test suite (unit, integration, e2e)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -94,7 +94,85 @@ def bench_proxy(loop: str, connections: str, bulk_mib: int) -> None:
     click.echo(render(rows, loop))
 
 
+def _topology_option(func: Any) -> Any:
+    return click.option(
+        "--topology",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The platform's topology file (default: the mock platform's).",
+    )(func)
+
+
+def _base_port_option(func: Any) -> Any:
+    return click.option(
+        "--base-port",
+        type=click.IntRange(1024, 64000),
+        default=None,
+        help="Ports are offsets from this (default: the topology's, 18000).",
+    )(func)
+
+
 SCHEMA_PATH = Path("scenarios/scenario.schema.json")
+
+
+def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
+    paths: list[Path] = []
+    for path in items:
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*.y*ml"))
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise ConfigError(f"{path}: no such scenario file or directory")
+    if not paths:
+        raise ConfigError("no scenario files (*.yaml, *.yml) found")
+    return paths
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--tags", default="", help="Only scenarios with one of these tags (comma-separated).")
+@click.option(
+    "--profile",
+    type=click.Choice(["normal", "fragile"]),
+    default=None,
+    help="Platform profile (default: the scenario's, else normal).",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0.05, 10),
+    default=1.0,
+    show_default=True,
+    help="Multiply every duration (0.25 for CI).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Locust workers (distributed mode); 0 runs one local process.",
+)
+@_base_port_option
+def run(
+    scenarios: tuple[Path, ...],
+    tags: str,
+    profile: str | None,
+    time_scale: float,
+    report_dir: Path,
+    workers: int,
+    base_port: int | None,
+) -> None:
+    """Run scenarios against the mock platform; exit 0 held, 1 failed, 3 errored."""
+    from harness.engine.session import run_session
+
+    paths = _scenario_paths(scenarios or (Path("scenarios"),))
+    wanted = {t.strip() for t in tags.split(",") if t.strip()}
+    run_session(paths, wanted, profile, time_scale, report_dir, workers, base_port, echo=_say)
 
 
 @cli.command()
@@ -110,14 +188,7 @@ def validate(files: tuple[Path, ...], topology: Path | None) -> None:
     from harness.scenario import load_scenario
 
     spec = load_topology(topology or DEFAULT_TOPOLOGY)
-    paths: list[Path] = []
-    for path in files:
-        if path.is_dir():
-            paths += sorted(p for p in path.rglob("*.y*ml"))
-        else:
-            paths.append(path)
-    if not paths:
-        raise ConfigError("no scenario files (*.yaml, *.yml) found")
+    paths = _scenario_paths(files)
     failed = 0
     for path in paths:
         scenario, problems = load_scenario(path, spec)
@@ -164,23 +235,6 @@ DEFAULT_RUN_DIR = Path(".chaos/platform")
 @cli.group()
 def platform() -> None:
     """Run the platform under test (the mock short-video backend by default)."""
-
-
-def _topology_option(func: Any) -> Any:
-    return click.option(
-        "--topology",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="The platform's topology file (default: the mock platform's).",
-    )(func)
-
-
-def _base_port_option(func: Any) -> Any:
-    return click.option(
-        "--base-port",
-        type=click.IntRange(1024, 64000),
-        default=None,
-        help="Ports are offsets from this (default: the topology's, 18000).",
-    )(func)
 
 
 @platform.command("up")

@@ -108,6 +108,8 @@ class Upstream:
             except httpx.TimeoutException:
                 last = "timed out"
                 self._record(False, started)
+                if not self.fragile:
+                    break  # the deadline is spent: a retry would only double the wait
                 continue
             except httpx.HTTPError as exc:
                 last = f"unreachable ({type(exc).__name__})"

@@ -1,0 +1,322 @@
+"""One scenario, start to verdict (chaostoolkit's steady state -> method -> rollback, for chaos).
+
+sweep leftovers of dead runs -> load.start() -> warm-up
+for each phase: apply its faults -> observe (probes, abort conditions, fault lifetimes)
+                -> remove its faults
+always (finally): every fault undone, load stopped
+then: expectations (phase windows, baseline-relative), steady state (baseline phase and
+      last phase), invariants (upload history vs the platform) -> journal (dict)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.engine.expectations import ExpectationResult, Observation, judge_metric, judge_observed
+from harness.engine.probes import Prober
+from harness.errors import HarnessError
+from harness.faults import FaultLedger, create_fault, sweep_dead_runs
+from harness.load import LoadRunner, figures, read_samples
+from harness.load.result import History
+from harness.platform import Platform
+from harness.scenario.model import MetricExpectation, Scenario
+
+__all__ = ["RunContext", "run_scenario"]
+
+OBSERVE_EVERY_S = 0.5
+
+
+@dataclasses.dataclass
+class RunContext:
+    run_id: str
+    run_dir: Path
+    platform: Platform
+    ledger_dir: Path
+    time_scale: float = 1.0
+    workers: int = 0
+    echo: Callable[[str], None] = print
+
+
+class _Aborted(Exception):
+    pass
+
+
+def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
+    scale, plat = ctx.time_scale, ctx.platform
+    toxiproxy = plat.toxiproxy()
+    journal: dict[str, Any] = {
+        "run_id": ctx.run_id,
+        "scenario": scenario.model_dump(mode="json", by_alias=True),
+        "profile": plat.profile,
+        "time_scale": scale,
+        "started_at": time.time(),
+        "events": [],
+        "phases": [],
+        "expectations": [],
+        "invariants": [],
+        "status": "passed",
+        "reason": "",
+    }
+
+    def event(kind: str, message: str) -> None:
+        journal["events"].append({"t": time.time(), "kind": kind, "message": message})
+        ctx.echo(f"[{scenario.name}] {message}")
+
+    swept = sweep_dead_runs(ctx.ledger_dir, toxiproxy, plat, echo=lambda m: event("sweep", m))
+    ledger = FaultLedger(ctx.ledger_dir / f"{ctx.run_id}.json", ctx.run_id, toxiproxy, plat)
+    warmup = min(scenario.load.users / scenario.load.spawn_rate + 2, 10)
+    load = LoadRunner(
+        plat.gateway_url,
+        ctx.run_dir / "load",
+        scenario.duration_s * scale + warmup + 5,
+        users=scenario.load.users,
+        spawn_rate=scenario.load.spawn_rate,
+        mix={str(k): v for k, v in scenario.load.mix.items()},
+        token_secret=plat.topology.auth.get("token_secret", ""),
+        workers=ctx.workers,
+    )
+    prober = Prober(
+        plat.gateway_url,
+        lambda s: f"http://127.0.0.1:{plat.topology.service_port(plat.base_port, s)}",
+    )
+    observed: dict[tuple[int, int], list[Observation]] = {}
+    try:
+        if swept:
+            event("sweep", f"undid {swept} leftover fault steps of dead runs")
+        load.start()
+        event("load", f"{scenario.load.users} users, warming up {warmup:.0f} s")
+        time.sleep(warmup)
+        _run_phases(scenario, ctx, ledger, load, prober, observed, journal, event)
+    except _Aborted as exc:
+        journal["status"], journal["reason"] = "aborted", str(exc)
+        event("aborted", str(exc))
+    except HarnessError as exc:
+        journal["status"], journal["reason"] = "errored", str(exc)
+        event("errored", str(exc))
+    except KeyboardInterrupt:
+        journal["status"], journal["reason"] = "aborted", "interrupted (SIGINT/SIGTERM)"
+        event("aborted", "interrupted")
+        raise
+    finally:
+        leftovers = ledger.remove_all()
+        load.stop()
+        prober.close()
+        if leftovers:
+            journal["status"], journal["reason"] = (
+                "errored",
+                "cleanup failed: " + "; ".join(leftovers),
+            )
+        journal["finished_at"] = time.time()
+    samples = read_samples(load.metrics_prefix)
+    journal["samples"] = [dataclasses.asdict(s) for s in samples]
+    if journal["status"] == "passed":
+        _judge(scenario, journal, samples, observed, scale)
+        journal["invariants"] = _invariants(scenario, load.history(), plat.gateway_url, scale)
+        results = journal["expectations"] + journal["invariants"]
+        if any(not r["passed"] for r in results):
+            journal["status"] = "failed"
+            journal["reason"] = ", ".join(r["name"] for r in results if not r["passed"])
+    return journal
+
+
+def _run_phases(
+    scenario: Scenario,
+    ctx: RunContext,
+    ledger: FaultLedger,
+    load: LoadRunner,
+    prober: Prober,
+    observed: dict[tuple[int, int], list[Observation]],
+    journal: dict[str, Any],
+    event: Callable[[str, str], None],
+) -> None:
+    """Each phase: apply its faults, observe for its duration, remove its faults."""
+    scale, plat = ctx.time_scale, ctx.platform
+    toxiproxy = ledger.toxiproxy
+    for p_index, phase in enumerate(scenario.phases):
+        record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
+        journal["phases"].append(record)
+        applied = []
+        for f_index, spec in enumerate(phase.faults):
+            fault = ledger.add(
+                create_fault(
+                    spec, ctx.run_id, p_index * 100 + f_index, toxiproxy, plat, plat.gateway_url
+                )
+            )
+            applied.append(fault)
+            record["faults"].append(fault.label)
+            event("fault_applied", f"{phase.name}: {fault.label}")
+        event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
+        _observe(scenario, p_index, phase.duration * scale, prober, ledger, load, observed, record)
+        record["end"] = time.time()
+        for fault in applied:
+            ledger.remove(fault)
+            event("fault_removed", f"{phase.name}: {fault.label} removed")
+
+
+def _observe(
+    scenario: Scenario,
+    p_index: int,
+    seconds: float,
+    prober: Prober,
+    ledger: FaultLedger,
+    load: LoadRunner,
+    observed: dict[tuple[int, int], list[Observation]],
+    record: dict[str, Any],
+) -> None:
+    phase = scenario.phases[p_index]
+    start = time.time()
+    while (elapsed := time.time() - start) < seconds:
+        for e_index, expectation in enumerate(phase.expect):
+            if not isinstance(expectation, MetricExpectation):
+                observed.setdefault((p_index, e_index), []).append(
+                    Observation(elapsed, prober.read(expectation))
+                )
+        ledger.remove_expired()
+        if not load.alive():
+            raise HarnessError(f"the load generator stopped early:\n{load.log_tail()}")
+        _check_abort(scenario, load, record)
+        time.sleep(min(OBSERVE_EVERY_S, max(seconds - elapsed, 0.01)))
+
+
+def _check_abort(scenario: Scenario, load: LoadRunner, record: dict[str, Any]) -> None:
+    if not scenario.abort:
+        return
+    samples = read_samples(load.metrics_prefix)
+    now = int(time.time())
+    for rule in scenario.abort:
+        span = rule.for_ or 10.0
+        value = figures(samples, now - span - 1, now - 1, rule.endpoint, rule.build).get(
+            rule.metric
+        )
+        bound = rule.max.value if rule.max else math.inf
+        if not math.isnan(value) and value > bound:
+            raise _Aborted(
+                f"abort condition: {rule.metric} {rule.endpoint} {value:.3g} > {bound:g}"
+                f" over {span:g} s in phase {record['name']}"
+            )
+
+
+def _judge(
+    scenario: Scenario,
+    journal: dict[str, Any],
+    samples: list[Any],
+    observed: dict[tuple[int, int], list[Observation]],
+    scale: float,
+) -> None:
+    windows = {p["name"]: (p["start"], p["end"]) for p in journal["phases"]}
+    baseline = windows.get(scenario.baseline_phase)
+    results: list[ExpectationResult] = []
+    for p_index, phase in enumerate(scenario.phases):
+        start, end = windows[phase.name]
+        for e_index, expectation in enumerate(phase.expect):
+            if isinstance(expectation, MetricExpectation):
+                results.append(
+                    judge_metric(expectation, phase.name, samples, start, end, baseline, scale)
+                )
+            else:
+                results.append(
+                    judge_observed(
+                        expectation, phase.name, observed.get((p_index, e_index), []), scale
+                    )
+                )
+    first, last = scenario.phases[0].name, scenario.phases[-1].name
+    for label, name in (("steady state before", first), ("steady state after", last)):
+        for expectation in scenario.steady_state:
+            result = judge_metric(
+                expectation, f"{label} ({name})", samples, *windows[name], baseline, scale
+            )
+            results.append(result)
+    journal["expectations"] = [r.to_json() for r in results]
+
+
+def _invariants(
+    scenario: Scenario, history: History, gateway: str, scale: float
+) -> list[dict[str, Any]]:
+    """Jepsen-style checks of the upload history against the platform, after healing."""
+    results: list[ExpectationResult] = []
+    acked = history.acknowledged
+    statuses: dict[str, str] = {}
+    with httpx.Client(base_url=gateway, timeout=5, trust_env=False) as client:
+
+        def status_of(video_id: str) -> str:
+            try:
+                response = client.get(f"/v1/videos/{video_id}")
+            except httpx.HTTPError:
+                return "unreachable"
+            return (
+                str(response.json().get("status"))
+                if response.status_code == 200
+                else f"http {response.status_code}"
+            )
+
+        wanted = {i.name: i for i in scenario.invariants}
+        deadline = time.time() + (
+            wanted["all_uploads_terminal"].within * scale if "all_uploads_terminal" in wanted else 0
+        )
+        while True:
+            statuses = {key: status_of(video_id) for key, video_id in acked.items()}
+            pending = [k for k, s in statuses.items() if s not in ("published", "rejected")]
+            if not pending or time.time() >= deadline:
+                break
+            time.sleep(1)
+    for name, invariant in wanted.items():
+        if name == "no_lost_uploads":
+            lost = sorted(acked[k] for k, s in statuses.items() if s.startswith("http 404"))
+            results.append(
+                ExpectationResult(
+                    "invariants",
+                    name,
+                    not lost,
+                    f"{len(lost)} lost of {len(acked)} acknowledged",
+                    "0 lost",
+                    ", ".join(lost[:20]),
+                )
+            )
+        elif name == "no_duplicates":
+            dups = history.keys_with_many_ids
+            results.append(
+                ExpectationResult(
+                    "invariants",
+                    name,
+                    not dups,
+                    f"{len(dups)} keys with several ids",
+                    "0",
+                    ", ".join(sorted(dups)[:20]),
+                )
+            )
+        elif name == "nothing_published_unmoderated":
+            bad = sorted(
+                acked[k] for k in history.violating & set(acked) if statuses.get(k) == "published"
+            )
+            results.append(
+                ExpectationResult(
+                    "invariants",
+                    name,
+                    not bad,
+                    f"{len(bad)} violating uploads published",
+                    "0",
+                    ", ".join(bad[:20]),
+                )
+            )
+        else:
+            stuck = sorted(
+                acked[k] for k, s in statuses.items() if s not in ("published", "rejected")
+            )
+            results.append(
+                ExpectationResult(
+                    "invariants",
+                    name,
+                    not stuck,
+                    f"{len(stuck)} of {len(acked)} not terminal",
+                    f"all within {invariant.within * scale:g} s",
+                    ", ".join(stuck[:20]),
+                )
+            )
+    return [r.to_json() for r in results]

@@ -1,0 +1,136 @@
+"""Real scenarios through the real CLI: PASS on the normal platform, FAIL (for the reason the
+scenario is about) on the fragile one; an interrupted run leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.faults import ToxiproxyClient
+from tests.integration.platform.conftest import TOPOLOGY, free_base_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE = "0.4"
+
+
+def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    base = str(free_base_port())
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "scenarios/search-outage.yaml",
+            "--time-scale",
+            SCALE,
+            "--report-dir",
+            str(tmp_path),
+            "--base-port",
+            base,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=REPO,
+    )
+    journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"][0]
+    return result, journal
+
+
+def test_search_outage_passes_on_the_normal_platform(tmp_path: Path) -> None:
+    result, journal = _run(tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert journal["status"] == "passed"
+    assert (tmp_path / "latest" / "junit.xml").exists()
+    assert "search-outage" in (tmp_path / "latest" / "summary.md").read_text()
+
+
+def test_search_outage_fails_on_the_fragile_platform_for_its_reason(tmp_path: Path) -> None:
+    result, journal = _run(tmp_path, "--profile", "fragile")
+    assert result.returncode == 1, result.stderr[-3000:]
+    failed = [e["name"] for e in journal["expectations"] if not e["passed"]]  # type: ignore[index]
+    assert "p95 search" in failed, failed
+    junit = (tmp_path / "latest" / "junit.xml").read_text()
+    assert "<failure" in junit
+    assert "measured" in junit
+
+
+@pytest.mark.parametrize(
+    "moment", [random.Random(1).uniform(2, 20), random.Random(2).uniform(8, 28)]
+)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_leaves_no_fault_and_no_process(
+    tmp_path: Path, sig: signal.Signals, moment: float
+) -> None:
+    base = free_base_port()
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "scenarios/search-outage.yaml",
+            "--time-scale",
+            "0.5",
+            "--report-dir",
+            str(tmp_path),
+            "--base-port",
+            str(base),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(moment)
+    children = _descendants(run.pid)
+    run.send_signal(sig)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 3, stderr[-2000:]
+    assert "Traceback" not in stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in children if _alive(p)]:
+        time.sleep(0.1)
+    assert not [p for p in children if _alive(p)], "processes left behind"
+    assert not ToxiproxyClient(f"http://127.0.0.1:{base + TOPOLOGY.proxy_port}", 1).is_running()
+    for report in tmp_path.glob("*/journal.json"):
+        json.loads(report.read_text())  # whole, never half-written
+    assert not list(tmp_path.glob("*/.*.tmp"))
+
+
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == parent:
+                found.append(int(entry.name))
+                frontier.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and os.path.exists(f"/proc/{pid}")
