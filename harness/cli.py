@@ -205,6 +205,24 @@ def validate(files: tuple[Path, ...], topology: Path | None) -> None:
         raise ConfigError(f"{failed} of {len(paths)} scenario files are invalid")
 
 
+@cli.command("list")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def list_scenarios(paths: tuple[Path, ...]) -> None:
+    """Show the scenarios with their tags, length and description."""
+    from harness.platform import DEFAULT_TOPOLOGY, load_topology
+    from harness.scenario import load_scenario
+
+    spec = load_topology(DEFAULT_TOPOLOGY)
+    for path in _scenario_paths(paths or (Path("scenarios"),)):
+        scenario, problems = load_scenario(path, spec)
+        if scenario is None:
+            click.echo(f"{path}: invalid ({len(problems)} problems; run harness validate {path})")
+            continue
+        tags = ",".join(scenario.tags) or "-"
+        summary = " ".join(scenario.description.split())
+        click.echo(f"{scenario.name:24} [{tags}] {scenario.duration_s:g}s  {summary[:100]}")
+
+
 @cli.command()
 @click.option(
     "-o",
