@@ -376,13 +376,23 @@ def _say(line: str) -> None:
     click.echo(f"==> {line}", err=True)
 
 
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console-script entry point: HarnessError -> message on stderr + its exit code."""
+    """Console-script entry point: HarnessError -> message on stderr + its exit code.
+
+    SIGTERM behaves like Ctrl-C from the first moment, so every command's cleanup (finally
+    blocks) runs for both; commands that serve in the foreground install their own handlers.
+    An interrupted command exits 3: it did not finish, whatever it found so far.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(3)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
