@@ -26,6 +26,7 @@ from pydantic import (
 
 __all__ = [
     "EXPECTATION_KINDS",
+    "FAULT_TYPES",
     "TOXIC_ATTRIBUTES",
     "Duration",
     "Expectation",
@@ -131,6 +132,18 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "slicer": ("average_size", "size_variation", "delay"),
     "limit_data": ("bytes",),
 }
+
+
+FAULT_TYPES: tuple[str, ...] = (
+    *TOXIC_ATTRIBUTES,
+    "down",
+    "replication_lag",
+    "kill",
+    "pause",
+    "resume",
+    "restart",
+    "rollout",
+)
 
 
 class ToxicFault(_Strict):

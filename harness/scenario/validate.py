@@ -17,26 +17,11 @@ from pydantic_core import ErrorDetails
 
 from harness.platform.topology import Topology
 from harness.scenario.loader import Loaded, Path_, YamlProblem, load_yaml
-from harness.scenario.model import EXPECTATION_KINDS, Scenario, parse_seconds
+from harness.scenario.model import EXPECTATION_KINDS, FAULT_TYPES, Scenario, parse_seconds
 
 __all__ = ["Problem", "load_scenario", "validate_file"]
 
-_TAGS = set(EXPECTATION_KINDS) | {
-    "latency",
-    "bandwidth",
-    "slow_close",
-    "timeout",
-    "reset_peer",
-    "slicer",
-    "limit_data",
-    "down",
-    "replication_lag",
-    "kill",
-    "pause",
-    "resume",
-    "restart",
-    "rollout",
-}
+_TAGS = set(EXPECTATION_KINDS) | set(FAULT_TYPES)  # pydantic puts union tags in locations
 
 
 @dataclasses.dataclass(frozen=True)

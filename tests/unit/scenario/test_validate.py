@@ -192,3 +192,20 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     assert f"{bad}:14: phases[1].faults[0].link: unknown link 'nowhere'" in result.output
     assert result.exception is not None
     assert getattr(result.exception, "exit_code", None) == 2
+
+
+def test_fault_types_list_every_fault_model() -> None:
+    from typing import get_args
+
+    from harness.scenario import model
+
+    kinds: set[str] = set()
+    for cls in (
+        model.ToxicFault,
+        model.DownFault,
+        model.ReplicationLagFault,
+        model.ProcessFault,
+        model.RolloutFault,
+    ):
+        kinds |= set(get_args(cls.model_fields["type"].annotation))
+    assert kinds == set(model.FAULT_TYPES)
