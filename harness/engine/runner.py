@@ -86,14 +86,14 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         plat.gateway_url,
         lambda s: f"http://127.0.0.1:{plat.topology.service_port(plat.base_port, s)}",
     )
-    observed: dict[tuple[int, int], list[Observation]] = {}
+    walker = _PhaseWalker(scenario, ctx, ledger, load, prober, journal, event)
     try:
         if swept:
             event("sweep", f"undid {swept} leftover fault steps of dead runs")
         load.start()
         event("load", f"{scenario.load.users} users, warming up {warmup:.0f} s")
         time.sleep(warmup)
-        _run_phases(scenario, ctx, ledger, load, prober, observed, journal, event)
+        walker.walk()
     except _Aborted as exc:
         journal["status"], journal["reason"] = "aborted", str(exc)
         event("aborted", str(exc))
@@ -117,7 +117,7 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
     samples = read_samples(load.metrics_prefix)
     journal["samples"] = [dataclasses.asdict(s) for s in samples]
     if journal["status"] == "passed":
-        _judge(scenario, journal, samples, observed, scale)
+        _judge(scenario, journal, samples, walker.observed, scale)
         journal["invariants"] = _invariants(scenario, load.history(), plat.gateway_url, scale)
         results = journal["expectations"] + journal["invariants"]
         if any(not r["passed"] for r in results):
@@ -126,81 +126,83 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
     return journal
 
 
-def _run_phases(
-    scenario: Scenario,
-    ctx: RunContext,
-    ledger: FaultLedger,
-    load: LoadRunner,
-    prober: Prober,
-    observed: dict[tuple[int, int], list[Observation]],
-    journal: dict[str, Any],
-    event: Callable[[str, str], None],
-) -> None:
-    """Each phase: apply its faults, observe for its duration, remove its faults."""
-    scale, plat = ctx.time_scale, ctx.platform
-    toxiproxy = ledger.toxiproxy
-    for p_index, phase in enumerate(scenario.phases):
-        record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
-        journal["phases"].append(record)
-        applied = []
-        for f_index, spec in enumerate(phase.faults):
-            fault = ledger.add(
-                create_fault(
-                    spec, ctx.run_id, p_index * 100 + f_index, toxiproxy, plat, plat.gateway_url
+class _PhaseWalker:
+    """Walks the timeline: each phase applies its faults, is observed, removes its faults."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        ctx: RunContext,
+        ledger: FaultLedger,
+        load: LoadRunner,
+        prober: Prober,
+        journal: dict[str, Any],
+        event: Callable[[str, str], None],
+    ) -> None:
+        self.scenario = scenario
+        self.ctx = ctx
+        self.ledger = ledger
+        self.load = load
+        self.prober = prober
+        self.journal = journal
+        self.event = event
+        self.observed: dict[tuple[int, int], list[Observation]] = {}
+
+    def walk(self) -> None:
+        scale, plat = self.ctx.time_scale, self.ctx.platform
+        for p_index, phase in enumerate(self.scenario.phases):
+            record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
+            self.journal["phases"].append(record)
+            applied = []
+            for f_index, spec in enumerate(phase.faults):
+                fault = create_fault(
+                    spec,
+                    self.ctx.run_id,
+                    p_index * 100 + f_index,
+                    self.ledger.toxiproxy,
+                    plat,
+                    plat.gateway_url,
                 )
+                applied.append(self.ledger.add(fault))
+                record["faults"].append(fault.label)
+                self.event("fault_applied", f"{phase.name}: {fault.label}")
+            self.event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
+            self._observe(p_index, phase.duration * scale, record)
+            record["end"] = time.time()
+            for fault in applied:
+                self.ledger.remove(fault)
+                self.event("fault_removed", f"{phase.name}: {fault.label} removed")
+
+    def _observe(self, p_index: int, seconds: float, record: dict[str, Any]) -> None:
+        phase = self.scenario.phases[p_index]
+        start = time.time()
+        while (elapsed := time.time() - start) < seconds:
+            for e_index, expectation in enumerate(phase.expect):
+                if not isinstance(expectation, MetricExpectation):
+                    reading = Observation(elapsed, self.prober.read(expectation))
+                    self.observed.setdefault((p_index, e_index), []).append(reading)
+            self.ledger.remove_expired()
+            if not self.load.alive():
+                raise HarnessError(f"the load generator stopped early:\n{self.load.log_tail()}")
+            self._check_abort(record)
+            time.sleep(min(OBSERVE_EVERY_S, max(seconds - elapsed, 0.01)))
+
+    def _check_abort(self, record: dict[str, Any]) -> None:
+        if not self.scenario.abort:
+            return
+        samples = read_samples(self.load.metrics_prefix)
+        now = int(time.time())
+        for rule in self.scenario.abort:
+            span = rule.for_ or 10.0
+            value = figures(samples, now - span - 1, now - 1, rule.endpoint, rule.build).get(
+                rule.metric
             )
-            applied.append(fault)
-            record["faults"].append(fault.label)
-            event("fault_applied", f"{phase.name}: {fault.label}")
-        event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
-        _observe(scenario, p_index, phase.duration * scale, prober, ledger, load, observed, record)
-        record["end"] = time.time()
-        for fault in applied:
-            ledger.remove(fault)
-            event("fault_removed", f"{phase.name}: {fault.label} removed")
-
-
-def _observe(
-    scenario: Scenario,
-    p_index: int,
-    seconds: float,
-    prober: Prober,
-    ledger: FaultLedger,
-    load: LoadRunner,
-    observed: dict[tuple[int, int], list[Observation]],
-    record: dict[str, Any],
-) -> None:
-    phase = scenario.phases[p_index]
-    start = time.time()
-    while (elapsed := time.time() - start) < seconds:
-        for e_index, expectation in enumerate(phase.expect):
-            if not isinstance(expectation, MetricExpectation):
-                observed.setdefault((p_index, e_index), []).append(
-                    Observation(elapsed, prober.read(expectation))
+            bound = rule.max.value if rule.max else math.inf
+            if not math.isnan(value) and value > bound:
+                raise _Aborted(
+                    f"abort condition: {rule.metric} {rule.endpoint} {value:.3g} > {bound:g}"
+                    f" over {span:g} s in phase {record['name']}"
                 )
-        ledger.remove_expired()
-        if not load.alive():
-            raise HarnessError(f"the load generator stopped early:\n{load.log_tail()}")
-        _check_abort(scenario, load, record)
-        time.sleep(min(OBSERVE_EVERY_S, max(seconds - elapsed, 0.01)))
-
-
-def _check_abort(scenario: Scenario, load: LoadRunner, record: dict[str, Any]) -> None:
-    if not scenario.abort:
-        return
-    samples = read_samples(load.metrics_prefix)
-    now = int(time.time())
-    for rule in scenario.abort:
-        span = rule.for_ or 10.0
-        value = figures(samples, now - span - 1, now - 1, rule.endpoint, rule.build).get(
-            rule.metric
-        )
-        bound = rule.max.value if rule.max else math.inf
-        if not math.isnan(value) and value > bound:
-            raise _Aborted(
-                f"abort condition: {rule.metric} {rule.endpoint} {value:.3g} > {bound:g}"
-                f" over {span:g} s in phase {record['name']}"
-            )
 
 
 def _judge(

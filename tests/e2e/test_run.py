@@ -138,3 +138,50 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z" and os.path.exists(f"/proc/{pid}")
+
+
+ABORTING = """\
+name: upload-cut-abort
+description: Uploads are cut off; the abort condition stops the run early.
+load: {users: 10, spawn_rate: 10, mix: {creator: 1, viewer: 1}}
+phases:
+  - {name: baseline, duration: 6s}
+  - name: uploads-cut
+    duration: 60s
+    faults: [{type: down, link: gateway-upload}]
+abort:
+  - {metric: error_rate, endpoint: upload, max: 0.5, for: 3s}
+"""
+
+
+def test_an_abort_condition_stops_the_run_and_cleans_up(tmp_path: Path) -> None:
+    scenario = tmp_path / "abort.yaml"
+    scenario.write_text(ABORTING)
+    base = free_base_port()
+    start = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(scenario),
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "--base-port",
+            str(base),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=REPO,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert time.monotonic() - start < 60, "the run was not stopped early"
+    journal = json.loads((tmp_path / "reports" / "latest" / "journal.json").read_text())["runs"][0]
+    assert journal["status"] == "aborted"
+    assert "abort condition: error_rate upload" in journal["reason"]
+    assert [e for e in journal["events"] if e["kind"] == "fault_applied"]
+    assert not (REPO / ".chaos" / "faults" / f"{journal['run_id']}.json").exists()  # all undone
+    assert not ToxiproxyClient(f"http://127.0.0.1:{base + TOPOLOGY.proxy_port}", 1).is_running()
