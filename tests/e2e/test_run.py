@@ -23,29 +23,27 @@ REPO = Path(__file__).resolve().parents[2]
 SCALE = "0.4"
 
 
+def _harness_run(
+    scenario: str, reports: Path, *extra: str, base: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``harness run`` on a free block of ports (or ``base``), to completion."""
+    argv = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        scenario,
+        "--report-dir",
+        str(reports),
+        "--base-port",
+        str(base or free_base_port()),
+        *extra,
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+
+
 def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
-    base = str(free_base_port())
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            "scenarios/search-outage.yaml",
-            "--time-scale",
-            SCALE,
-            "--report-dir",
-            str(tmp_path),
-            "--base-port",
-            base,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=REPO,
-    )
+    result = _harness_run("scenarios/search-outage.yaml", tmp_path, "--time-scale", SCALE, *extra)
     journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"][0]
     return result, journal
 
@@ -99,6 +97,11 @@ def test_an_interrupted_run_leaves_no_fault_and_no_process(
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The clock starts once the harness has announced the run: an interrupt while the Python
+    # interpreter is still importing is the interpreter's, not the harness's, to handle.
+    assert run.stderr is not None
+    announced = run.stderr.readline()
+    assert "==> run " in announced, announced
     time.sleep(moment)
     children = _descendants(run.pid)
     run.send_signal(sig)
@@ -159,24 +162,7 @@ def test_an_abort_condition_stops_the_run_and_cleans_up(tmp_path: Path) -> None:
     scenario.write_text(ABORTING)
     base = free_base_port()
     start = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(scenario),
-            "--report-dir",
-            str(tmp_path / "reports"),
-            "--base-port",
-            str(base),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=REPO,
-    )
+    result = _harness_run(str(scenario), tmp_path / "reports", base=base)
     assert result.returncode == 3, result.stderr[-3000:]
     assert time.monotonic() - start < 60, "the run was not stopped early"
     journal = json.loads((tmp_path / "reports" / "latest" / "journal.json").read_text())["runs"][0]

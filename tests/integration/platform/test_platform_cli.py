@@ -22,6 +22,11 @@ def _harness(*argv: str) -> list[str]:
     return [sys.executable, "-m", "harness", *argv]
 
 
+def _call(*argv: str) -> subprocess.CompletedProcess[str]:
+    """One harness command to completion, its output captured."""
+    return subprocess.run(_harness(*argv), capture_output=True, text=True, timeout=60, check=False)
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -40,34 +45,16 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert up.stdout is not None
         line = up.stdout.readline()
         assert line.strip() == f"gateway: http://127.0.0.1:{base + 80}", line
-        status = subprocess.run(
-            _harness("platform", "status", "--base-port", str(base), "--json"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        status = _call("platform", "status", "--base-port", str(base), "--json")
         assert status.returncode == 0, status.stdout + status.stderr
         report = json.loads(status.stdout)
         assert set(report) == set(TOPOLOGY.started_services)
         assert all(item["healthy"] for item in report.values())
-        table = subprocess.run(
-            _harness("platform", "status", "--base-port", str(base)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        table = _call("platform", "status", "--base-port", str(base))
         assert "gateway" in table.stdout
         assert "healthy" in table.stdout
         assert httpx.get(f"http://127.0.0.1:{base + 80}/openapi.json", timeout=5).status_code == 200
-        down = subprocess.run(
-            _harness("platform", "down", "--run-dir", str(run_dir)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        down = _call("platform", "down", "--run-dir", str(run_dir))
         assert down.returncode == 0, down.stderr
         assert up.wait(30) == 0
     finally:
@@ -81,13 +68,7 @@ def test_up_status_down(tmp_path: Path) -> None:
     ports = [base + spec.port for spec in TOPOLOGY.services.values()]
     ports += [base + link.port for link in TOPOLOGY.links.values()]
     assert not [port for port in ports if _listening(port)]
-    unhealthy = subprocess.run(
-        _harness("platform", "status", "--base-port", str(base)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    unhealthy = _call("platform", "status", "--base-port", str(base))
     assert unhealthy.returncode == 3
     assert "unhealthy" in unhealthy.stderr
 
@@ -99,13 +80,7 @@ def test_a_port_in_use_is_named_and_nothing_is_left_running(tmp_path: Path) -> N
         busy.bind(("127.0.0.1", busy_port))
         busy.listen(1)
         start = time.monotonic()
-        result = subprocess.run(
-            _harness("platform", "up", "--base-port", str(base), "--run-dir", str(tmp_path)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = _call("platform", "up", "--base-port", str(base), "--run-dir", str(tmp_path))
     assert result.returncode == 3
     assert f"service search needs 127.0.0.1:{busy_port}, which is already in use" in result.stderr
     assert "Traceback" not in result.stderr
