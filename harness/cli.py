@@ -157,6 +157,13 @@ def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
     show_default=True,
     help="Locust workers (distributed mode); 0 runs one local process.",
 )
+@click.option("--seed", type=int, help="Seed the load's choices and the proxy's toxicity draws.")
+@click.option(
+    "--gateway",
+    metavar="URL",
+    help="Reuse a running platform (harness platform up) instead of starting one per scenario.",
+)
+@click.option("--plain", is_flag=True, help="Plain line output even on a terminal.")
 @_base_port_option
 def run(
     scenarios: tuple[Path, ...],
@@ -165,14 +172,31 @@ def run(
     time_scale: float,
     report_dir: Path,
     workers: int,
+    seed: int | None,
+    gateway: str | None,
+    plain: bool,
     base_port: int | None,
 ) -> None:
-    """Run scenarios against the mock platform; exit 0 held, 1 failed, 3 errored."""
-    from harness.engine.session import run_session
+    """Run scenarios against the mock platform; exit 0 held, 1 failed, 3 errored.
+
+    A terminal gets a live view; set TOXIPROXY_URL to use a Toxiproxy server you run.
+    """
+    from harness.engine.console import choose_view
+    from harness.engine.session import SessionOptions, run_session
 
     paths = _scenario_paths(scenarios or (Path("scenarios"),))
-    wanted = {t.strip() for t in tags.split(",") if t.strip()}
-    run_session(paths, wanted, profile, time_scale, report_dir, workers, base_port, echo=_say)
+    options = SessionOptions(
+        tags={t.strip() for t in tags.split(",") if t.strip()},
+        profile=profile,
+        time_scale=time_scale,
+        report_dir=report_dir,
+        workers=workers,
+        base_port=base_port,
+        seed=seed,
+        gateway=gateway,
+        toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+    )
+    run_session(paths, options, choose_view(plain=plain))
 
 
 @cli.command()

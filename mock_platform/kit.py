@@ -66,7 +66,12 @@ class ServiceKit:
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse(
-            {"service": self.settings.service, "build": self.settings.build, "ok": True}
+            {
+                "service": self.settings.service,
+                "build": self.settings.build,
+                "profile": self.settings.profile,
+                "ok": True,
+            }
         )
 
     @contextlib.asynccontextmanager

@@ -19,18 +19,20 @@ from typing import Any
 
 import httpx
 
+from harness.engine.console import LiveFigures, PlainView, RunView
 from harness.engine.expectations import ExpectationResult, Observation, judge_metric, judge_observed
 from harness.engine.probes import Prober
 from harness.errors import HarnessError
 from harness.faults import FaultLedger, create_fault, sweep_dead_runs
 from harness.load import LoadRunner, figures, read_samples
-from harness.load.result import History
+from harness.load.result import History, Sample
 from harness.platform import Platform
 from harness.scenario.model import MetricExpectation, Scenario
 
 __all__ = ["RunContext", "run_scenario"]
 
 OBSERVE_EVERY_S = 0.5
+LIVE_WINDOW_S = 5  # live figures cover the last few complete seconds
 
 
 @dataclasses.dataclass
@@ -41,7 +43,8 @@ class RunContext:
     ledger_dir: Path
     time_scale: float = 1.0
     workers: int = 0
-    echo: Callable[[str], None] = print
+    view: RunView = dataclasses.field(default_factory=PlainView)
+    seed: int | None = None
 
 
 class _Aborted(Exception):
@@ -67,7 +70,7 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
 
     def event(kind: str, message: str) -> None:
         journal["events"].append({"t": time.time(), "kind": kind, "message": message})
-        ctx.echo(f"[{scenario.name}] {message}")
+        ctx.view.event(scenario.name, kind, message)
 
     swept = sweep_dead_runs(ctx.ledger_dir, toxiproxy, plat, echo=lambda m: event("sweep", m))
     ledger = FaultLedger(ctx.ledger_dir / f"{ctx.run_id}.json", ctx.run_id, toxiproxy, plat)
@@ -81,6 +84,7 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         mix={str(k): v for k, v in scenario.load.mix.items()},
         token_secret=plat.topology.auth.get("token_secret", ""),
         workers=ctx.workers,
+        seed=ctx.seed,
     )
     prober = Prober(
         plat.gateway_url,
@@ -147,6 +151,8 @@ class _PhaseWalker:
         self.journal = journal
         self.event = event
         self.observed: dict[tuple[int, int], list[Observation]] = {}
+        self._samples: list[Sample] = []
+        self._samples_read = 0.0
 
     def walk(self) -> None:
         scale, plat = self.ctx.time_scale, self.ctx.platform
@@ -167,6 +173,15 @@ class _PhaseWalker:
                 record["faults"].append(fault.label)
                 self.event("fault_applied", f"{phase.name}: {fault.label}")
             self.event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
+            labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
+            self.ctx.view.phase(
+                self.scenario.name,
+                (p_index + 1, len(self.scenario.phases)),
+                phase.name,
+                phase.duration * scale,
+                record["faults"],
+                labels,
+            )
             self._observe(p_index, phase.duration * scale, record)
             record["end"] = time.time()
             for fault in applied:
@@ -184,13 +199,43 @@ class _PhaseWalker:
             self.ledger.remove_expired()
             if not self.load.alive():
                 raise HarnessError(f"the load generator stopped early:\n{self.load.log_tail()}")
-            self._check_abort(record)
+            if time.monotonic() - self._samples_read >= 1.0:
+                self._samples = read_samples(self.load.metrics_prefix)
+                self._samples_read = time.monotonic()
+                self._check_abort(record)
+                self._show(p_index, elapsed, record)
             time.sleep(min(OBSERVE_EVERY_S, max(seconds - elapsed, 0.01)))
+
+    def _so_far(self, p_index: int, record: dict[str, Any]) -> list[ExpectationResult]:
+        """Each expectation of the phase judged on what has been seen until now."""
+        phase = self.scenario.phases[p_index]
+        windows = {p["name"]: (p["start"], p["end"]) for p in self.journal["phases"] if "end" in p}
+        baseline = windows.get(self.scenario.baseline_phase)
+        scale, now = self.ctx.time_scale, time.time()
+        return [
+            judge_metric(e, phase.name, self._samples, record["start"], now, baseline, scale)
+            if isinstance(e, MetricExpectation)
+            else judge_observed(e, phase.name, self.observed.get((p_index, i), []), scale)
+            for i, e in enumerate(phase.expect)
+        ]
+
+    def _show(self, p_index: int, elapsed: float, record: dict[str, Any]) -> None:
+        now = int(time.time())
+        endpoints = sorted({s.endpoint for s in self._samples if s.t >= now - LIVE_WINDOW_S})
+        live = []
+        for endpoint in endpoints:
+            got = figures(self._samples, now - LIVE_WINDOW_S, now, endpoint)
+            live.append(LiveFigures(endpoint, got.throughput, got.error_rate, got.p95_s))
+        states: list[tuple[bool | None, str]] = [
+            (None if r.measured == "no data" else r.passed, r.measured)
+            for r in self._so_far(p_index, record)
+        ]
+        self.ctx.view.tick(elapsed, live, states)
 
     def _check_abort(self, record: dict[str, Any]) -> None:
         if not self.scenario.abort:
             return
-        samples = read_samples(self.load.metrics_prefix)
+        samples = self._samples
         now = int(time.time())
         for rule in self.scenario.abort:
             span = rule.for_ or 10.0

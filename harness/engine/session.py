@@ -1,7 +1,8 @@
 """A run of one or more scenarios: validate all, then each on a fresh platform, then reports.
 
     paths -> load_scenario (all problems first: exit 2) -> filter by tags
-    per scenario: Platform.up(profile) -> run_scenario -> Platform.down() (always)
+    per scenario: Platform.up(profile) (or .attach(--gateway)) -> run_scenario
+                  -> Platform.down() (always; an attached platform is left running)
     -> reports/<run-id>/ journal.json, junit.xml, summary.md; reports/latest
     -> exit: 0 every expectation held, 1 one failed, 3 errored or aborted
 SIGTERM is turned into KeyboardInterrupt so the same finally blocks clean up.
@@ -10,20 +11,23 @@ SIGTERM is turned into KeyboardInterrupt so the same finally blocks clean up.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.engine.console import RunView
 from harness.engine.runner import RunContext, run_scenario
 from harness.errors import ConfigError, EnvironmentFailure, ResilienceFailure
 from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
 from harness.report import write_reports
 from harness.scenario import Scenario, load_scenario
+from harness.scenario.model import PROCESS_FAULTS
 
-__all__ = ["new_run_id", "run_session"]
+__all__ = ["SessionOptions", "load_scenarios", "new_run_id", "run_session"]
 
 
 def new_run_id() -> str:
@@ -43,16 +47,23 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_session(
-    paths: list[Path],
-    tags: set[str],
-    profile: str | None,
-    time_scale: float,
-    report_dir: Path,
-    workers: int,
-    base_port: int | None,
-    echo: Callable[[str], None],
-) -> None:
+@dataclasses.dataclass
+class SessionOptions:
+    """How to run: what ``harness run`` and the pytest plugin pass in."""
+
+    tags: set[str] = dataclasses.field(default_factory=set)
+    profile: str | None = None
+    time_scale: float = 1.0
+    report_dir: Path = Path("reports")
+    workers: int = 0
+    base_port: int | None = None
+    seed: int | None = None
+    gateway: str | None = None  # reuse this running platform instead of starting one
+    toxiproxy_url: str | None = None  # a Toxiproxy server to use instead of the embedded proxy
+
+
+def load_scenarios(paths: list[Path], tags: set[str]) -> list[Scenario]:
+    """Every file validated first (all problems, exit 2), then filtered by tags."""
     topology = load_topology(DEFAULT_TOPOLOGY)
     scenarios: list[Scenario] = []
     problems = []
@@ -65,67 +76,96 @@ def run_session(
         raise ConfigError("invalid scenarios:\n" + "\n".join(str(p) for p in problems))
     if not scenarios:
         raise ConfigError(f"no scenario matches the tags {', '.join(sorted(tags))}")
+    return scenarios
+
+
+def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> list[dict[str, Any]]:
+    """Run, report, and raise the exit code's exception unless every scenario passed."""
+    scenarios = load_scenarios(paths, options.tags)
+    if options.gateway:
+        _check_attachable(scenarios, options)
     run_id = new_run_id()
-    run_dir = (report_dir / run_id).resolve()
+    run_dir = (options.report_dir / run_id).resolve()
     journals: list[dict[str, Any]] = []
-    echo(f"run {run_id}: {len(scenarios)} scenario(s), time scale {time_scale:g}")
+    view.say(f"run {run_id}: {len(scenarios)} scenario(s), time scale {options.time_scale:g}")
     try:
         with _sigterm_interrupts():
             for scenario in scenarios:
-                journals.append(
-                    _one(
-                        scenario,
-                        run_id,
-                        run_dir,
-                        profile,
-                        time_scale,
-                        workers,
-                        base_port or topology.base_port,
-                        echo,
-                    )
-                )
+                journals.append(_one(scenario, run_id, run_dir, options, view))
     except KeyboardInterrupt:
         raise EnvironmentFailure("interrupted: faults removed, platform stopped") from None
     finally:
+        view.close()
         if journals:
             write_reports(run_dir, journals)
     for journal in journals:
-        echo(
+        view.say(
             f"{journal['status'].upper():8} {journal['scenario']['name']}"
             + (f": {journal['reason']}" if journal["reason"] else "")
         )
-    echo(f"reports: {run_dir}/summary.md, junit.xml, journal.json")
+    view.say(f"reports: {run_dir}/summary.md, junit.xml, journal.json")
     statuses = {j["status"] for j in journals}
     if statuses & {"errored", "aborted"}:
         raise EnvironmentFailure("a scenario errored or was aborted (see the reports)")
     if "failed" in statuses:
         raise ResilienceFailure("a resilience expectation failed (see the reports)")
+    return journals
+
+
+def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> None:
+    if options.profile:
+        raise ConfigError(
+            "--profile cannot change a running platform (--gateway); start it with"
+            " harness platform up --profile ... instead"
+        )
+    for scenario in scenarios:
+        for phase in scenario.phases:
+            for fault in phase.faults:
+                if fault.type in PROCESS_FAULTS:
+                    raise ConfigError(
+                        f"{scenario.name}: phase {phase.name}: a {fault.type} fault needs a"
+                        " platform this run starts; drop --gateway to run it"
+                    )
 
 
 def _one(
     scenario: Scenario,
     run_id: str,
     run_dir: Path,
-    profile: str | None,
-    time_scale: float,
-    workers: int,
-    base_port: int,
-    echo: Callable[[str], None],
+    options: SessionOptions,
+    view: RunView,
 ) -> dict[str, Any]:
-    chosen = profile or scenario.profile or "normal"
     scenario_dir = run_dir / scenario.name
-    plat = Platform(
-        load_topology(DEFAULT_TOPOLOGY),
-        base_port,
-        scenario_dir / "platform",
-        chosen,
-        echo=lambda line: echo(f"[{scenario.name}] {line}"),
-    )
-    echo(f"[{scenario.name}] bringing the platform up ({chosen})")
-    plat.up()
+    topology = load_topology(DEFAULT_TOPOLOGY)
+
+    def say(line: str) -> None:
+        view.say(f"[{scenario.name}] {line}")
+
+    if options.gateway:
+        plat = Platform.attach(topology, options.gateway, options.toxiproxy_url, echo=say)
+    else:
+        chosen = options.profile or scenario.profile or "normal"
+        plat = Platform(
+            topology,
+            options.base_port or topology.base_port,
+            scenario_dir / "platform",
+            chosen,
+            options.toxiproxy_url,
+            echo=say,
+            seed=options.seed,
+        )
+        say(f"bringing the platform up ({chosen})")
+        plat.up()
     try:
         context = RunContext(
-            run_id, scenario_dir, plat, Path(".chaos/faults").resolve(), time_scale, workers, echo
+            run_id,
+            scenario_dir,
+            plat,
+            Path(".chaos/faults").resolve(),
+            options.time_scale,
+            options.workers,
+            view,
+            options.seed,
         )
         return run_scenario(scenario, context)
     finally:

@@ -32,6 +32,7 @@ def _options(parser: Any) -> None:
     parser.add_argument("--history-jsonl", default="", help="Upload history goes here")
     parser.add_argument("--token-secret", default="", help="Signs creators' bearer tokens")
     parser.add_argument("--mix", default="viewer=6,creator=1,searcher=3", help="Class weights")
+    parser.add_argument("--seed", type=int, default=-1, help="Seed users' choices (-1: random)")
 
 
 def _open(path: str) -> Any:
@@ -50,6 +51,8 @@ def _init(environment: Environment, **_: Any) -> None:
     for cls in (Viewer, Creator, Searcher):
         cls.weight = int(weights.get(cls.__name__.lower(), cls.weight))
     if environment.runner is not None and not _is_master(environment):
+        if options.seed >= 0:  # each worker its own stream, the same one on every run
+            random.seed(options.seed * 1000 + getattr(environment.runner, "worker_index", 0))
         _STATE["metrics"] = _open(options.metrics_jsonl)
         _STATE["history"] = _open(options.history_jsonl)
         gevent.spawn(_flush_every_second)

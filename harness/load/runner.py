@@ -45,6 +45,7 @@ class LoadRunner:
         mix: dict[str, int] | None = None,
         token_secret: str = "",
         workers: int = 0,
+        seed: int | None = None,
         locustfile: Path = LOCUSTFILE,
     ) -> None:
         self.gateway_url = gateway_url
@@ -55,6 +56,7 @@ class LoadRunner:
         self.mix = mix or {"viewer": 6, "creator": 1, "searcher": 3}
         self.token_secret = token_secret
         self.workers = workers
+        self.seed = seed
         self.locustfile = locustfile
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -83,6 +85,8 @@ class LoadRunner:
             self.token_secret,
             "--mix",
             mix,
+            "--seed",
+            str(-1 if self.seed is None else self.seed),
             "--loglevel",
             "WARNING",
         ]

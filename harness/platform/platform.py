@@ -6,6 +6,8 @@ Platform.up():
   -> populate one proxy per link -> start each service -> wait for each health URL
 Platform.down(): stop every child (paused ones resumed first); with an external
   Toxiproxy, delete the proxies we created. Safe to call twice.
+Platform.attach(gateway URL): a platform someone else runs; nothing is started or stopped,
+  faults still go through its proxy API (network faults only: no process is ours to signal).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from harness.platform.topology import Topology
 __all__ = ["Platform", "PlatformError", "port_owner"]
 
 HEALTH_TIMEOUT_S = 30.0
+_EXAMPLE = "http://127.0.0.1:18080"
 
 
 class PlatformError(EnvironmentFailure):
@@ -69,6 +73,7 @@ class Platform:
         profile: str = "normal",
         toxiproxy_url: str | None = None,
         echo: Callable[[str], None] = lambda _line: None,
+        seed: int | None = None,
     ) -> None:
         self.topology = topology
         self.base_port = base_port
@@ -78,8 +83,53 @@ class Platform:
         self.proxy_url = toxiproxy_url or f"http://127.0.0.1:{topology.proxy_api_port(base_port)}"
         self.supervisor = Supervisor(run_dir / "logs")
         self.echo = echo
+        self.seed = seed
+        self.attached = False
         self._populated = False
         self._http = httpx.Client(trust_env=False)  # one pool for health checks
+
+    @classmethod
+    def attach(
+        cls,
+        topology: Topology,
+        gateway_url: str,
+        toxiproxy_url: str | None = None,
+        echo: Callable[[str], None] = lambda _line: None,
+    ) -> Platform:
+        """A running platform (``harness platform up`` elsewhere): check it answers, adopt it.
+
+        Ports follow from the gateway's (the topology's offsets); the profile is what the
+        gateway reports. Raises PlatformError naming what does not answer.
+        """
+        port = urllib.parse.urlsplit(gateway_url).port
+        entry = topology.services[topology.entrypoint].port
+        if port is None or port - entry < 1:
+            raise PlatformError(f"--gateway {gateway_url}: give its port, e.g. {_EXAMPLE}")
+        plat = cls(topology, port - entry, Path(".chaos/attached"), "normal", toxiproxy_url, echo)
+        plat.attached = True
+        health = plat.health()
+        down = [name for name, item in health.items() if not item["healthy"]]
+        if down:
+            plat.close()
+            raise PlatformError(
+                f"the platform at {gateway_url} is not healthy ({', '.join(down)} not answering);"
+                " start one with: harness platform up"
+            )
+        plat.profile = health[topology.entrypoint]["profile"] or "normal"
+        try:
+            names = set(plat.toxiproxy().proxies())
+        except FaultError as exc:
+            plat.close()
+            raise PlatformError(f"the platform's proxy API at {plat.proxy_url}: {exc}") from None
+        missing = sorted(set(topology.links) - names)
+        if missing:
+            plat.close()
+            raise PlatformError(
+                f"the proxy at {plat.proxy_url} has no link proxies {', '.join(missing)};"
+                " is this the platform's Toxiproxy?"
+            )
+        echo(f"attached to the {plat.profile} platform at {gateway_url} (proxy {plat.proxy_url})")
+        return plat
 
     @property
     def gateway_url(self) -> str:
@@ -118,7 +168,10 @@ class Platform:
             self.echo(f"using the Toxiproxy server at {self.proxy_url}")
             return
         port = str(self.topology.proxy_api_port(self.base_port))
-        self.supervisor.start("proxy", [sys.executable, "-m", "harness", "proxy", "--port", port])
+        argv = [sys.executable, "-m", "harness", "proxy", "--port", port]
+        if self.seed is not None:
+            argv += ["--seed", str(self.seed)]
+        self.supervisor.start("proxy", argv)
         self._wait(lambda: self.toxiproxy().is_running(), "the proxy API", "proxy")
         self.echo(f"proxy API at {self.proxy_url}")
 
@@ -150,12 +203,16 @@ class Platform:
 
     def signal(self, service: str, sig: signal.Signals) -> None:
         """Send a signal to one service (SIGSTOP pauses it, SIGCONT resumes, SIGKILL kills)."""
+        if self.attached:
+            raise PlatformError(f"{service}: process faults need a platform this run started")
         if service not in self.supervisor.children:
             raise PlatformError(f"{service} is not a running service of this platform")
         self.supervisor.signal(service, sig)
 
     def restart(self, service: str, wait_s: float = HEALTH_TIMEOUT_S) -> None:
         """Stop (or reap a killed) service and start it again; wait until it is healthy."""
+        if self.attached:
+            raise PlatformError(f"{service}: process faults need a platform this run started")
         self.supervisor.stop(service)
         self.supervisor.start(service, self._service_argv(service))
         deadline = time.monotonic() + wait_s
@@ -212,7 +269,13 @@ class Platform:
                 raise PlatformError(f"{what} did not answer within {HEALTH_TIMEOUT_S:.0f} s")
             time.sleep(0.05)
 
+    def close(self) -> None:
+        self._http.close()
+
     def down(self) -> None:
+        if self.attached:  # not ours to stop
+            self.close()
+            return
         if self.external_proxy and self._populated:
             client = self.toxiproxy()
             for name in self.topology.links:
@@ -220,7 +283,7 @@ class Platform:
                     client.delete_proxy(name)
             self._populated = False
         self.supervisor.stop_all()
-        self._http.close()
+        self.close()
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Each service's health answer (or why it has none), for ``platform status``."""
@@ -241,6 +304,7 @@ class Platform:
                 "url": url,
                 "latency_ms": round((time.perf_counter() - start) * 1000, 1),
                 "build": detail.get("build", ""),
+                "profile": detail.get("profile", ""),
                 "detail": "" if ok else json.dumps(detail),
             }
         return report

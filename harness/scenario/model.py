@@ -27,6 +27,7 @@ from pydantic import (
 __all__ = [
     "EXPECTATION_KINDS",
     "FAULT_TYPES",
+    "PROCESS_FAULTS",
     "TOXIC_ATTRIBUTES",
     "Duration",
     "Expectation",
@@ -134,6 +135,7 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 
+PROCESS_FAULTS = frozenset({"kill", "pause", "resume", "restart"})  # need the backend's processes
 FAULT_TYPES: tuple[str, ...] = (
     *TOXIC_ATTRIBUTES,
     "down",
@@ -187,7 +189,7 @@ class ReplicationLagFault(_Strict):
 
 
 class ProcessFault(_Strict):
-    type: Literal["kill", "pause", "resume", "restart"]
+    type: Literal["kill", "pause", "resume", "restart"]  # PROCESS_FAULTS
     service: str
 
 
