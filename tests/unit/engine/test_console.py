@@ -56,10 +56,15 @@ def test_rich_view_marks_each_expectation_and_shows_live_figures() -> None:
     capture.print(view._render())
     text = capture.export_text()
     view.close()
-    assert "phase 2/3 blackholed" in text and "4/10 s" in text
+    assert "phase 2/3 blackholed" in text
+    assert "4/10 s" in text
     assert "faults: timeout on gateway-search" in text
-    assert "✗ a  8500 ms" in text and "✓ b  0.00%" in text and "… c  no data" in text
-    assert "search" in text and "25.0%" in text and "8500 ms" in text
+    assert "✗ a  8500 ms" in text
+    assert "✓ b  0.00%" in text
+    assert "… c  no data" in text
+    assert "search" in text
+    assert "25.0%" in text
+    assert "8500 ms" in text
 
 
 def test_rich_view_drops_a_removed_fault_from_the_panel() -> None:
@@ -78,7 +83,8 @@ def test_no_data_renders_as_a_dash() -> None:
     capture = Console(width=100, record=True, file=io.StringIO())
     capture.print(view._render())
     view.close()
-    assert "feed" in capture.export_text() and "nan" not in capture.export_text()
+    assert "feed" in capture.export_text()
+    assert "nan" not in capture.export_text()
 
 
 def test_a_pipe_gets_plain_lines_and_a_terminal_the_live_view() -> None:
