@@ -17,3 +17,6 @@ def harness_exe() -> Path:
     exe = Path(sys.executable).parent / "harness"
     assert exe.exists(), f"console script not installed at {exe}"
     return exe
+
+
+pytest_plugins = ["pytester"]

@@ -52,7 +52,7 @@ def _bound(threshold: Threshold, metric: str, baseline: float) -> float:
         return threshold.value
     if math.isnan(baseline):
         return math.nan
-    bound = threshold.value * baseline
+    bound = threshold.value * baseline + threshold.slack
     return max(bound, ERROR_RATE_FLOOR) if metric == "error_rate" else bound
 
 
@@ -75,7 +75,9 @@ def _holds(expectation: MetricExpectation, value: float, baseline: float) -> tup
         bound = _bound(threshold, expectation.metric, baseline)
         shown.append(
             f"{word} {_fmt(expectation.metric, bound)}"
-            + (f" ({threshold.value:g}x baseline)" if threshold.relative else "")
+            + (f" ({threshold.value:g}x baseline" if threshold.relative else "")
+            + (f" + {_fmt(expectation.metric, threshold.slack)}" if threshold.slack else "")
+            + (")" if threshold.relative else "")
         )
         if math.isnan(bound):
             ok = False

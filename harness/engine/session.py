@@ -27,7 +27,7 @@ from harness.report import write_reports
 from harness.scenario import Scenario, load_scenario
 from harness.scenario.model import PROCESS_FAULTS
 
-__all__ = ["SessionOptions", "load_scenarios", "new_run_id", "run_session"]
+__all__ = ["SessionOptions", "execute", "load_scenarios", "new_run_id", "run_session"]
 
 
 def new_run_id() -> str:
@@ -82,6 +82,25 @@ def load_scenarios(paths: list[Path], tags: set[str]) -> list[Scenario]:
 def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> list[dict[str, Any]]:
     """Run, report, and raise the exit code's exception unless every scenario passed."""
     scenarios = load_scenarios(paths, options.tags)
+    run_dir, journals = execute(scenarios, options, view)
+    for journal in journals:
+        view.say(
+            f"{journal['status'].upper():8} {journal['scenario']['name']}"
+            + (f": {journal['reason']}" if journal["reason"] else "")
+        )
+    view.say(f"reports: {run_dir}/summary.md, junit.xml, journal.json")
+    statuses = {j["status"] for j in journals}
+    if statuses & {"errored", "aborted"}:
+        raise EnvironmentFailure("a scenario errored or was aborted (see the reports)")
+    if "failed" in statuses:
+        raise ResilienceFailure("a resilience expectation failed (see the reports)")
+    return journals
+
+
+def execute(
+    scenarios: list[Scenario], options: SessionOptions, view: RunView
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Each scenario on its own platform; reports written even when interrupted."""
     if options.gateway:
         _check_attachable(scenarios, options)
     run_id = new_run_id()
@@ -98,18 +117,7 @@ def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> li
         view.close()
         if journals:
             write_reports(run_dir, journals)
-    for journal in journals:
-        view.say(
-            f"{journal['status'].upper():8} {journal['scenario']['name']}"
-            + (f": {journal['reason']}" if journal["reason"] else "")
-        )
-    view.say(f"reports: {run_dir}/summary.md, junit.xml, journal.json")
-    statuses = {j["status"] for j in journals}
-    if statuses & {"errored", "aborted"}:
-        raise EnvironmentFailure("a scenario errored or was aborted (see the reports)")
-    if "failed" in statuses:
-        raise ResilienceFailure("a resilience expectation failed (see the reports)")
-    return journals
+    return run_dir, journals
 
 
 def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> None:

@@ -66,29 +66,50 @@ Duration = Annotated[
 ]
 
 
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x\s*baseline\s*(?:\+\s*(\S+(?:\s*\S+)?)\s*)?$")
+_THRESHOLD_HELP = "must be a number, a duration or like '1.5x baseline' or '3x baseline + 50ms'"
+
+
 class Threshold(BaseModel):
-    """A bound: absolute (``0.01``) or relative to the baseline phase (``1.5x baseline``)."""
+    """A bound: absolute (``0.01``, ``800ms``) or relative to the baseline phase (``1.5x
+    baseline``), optionally with slack added (``3x baseline + 50ms``: a 20 ms baseline is
+    noise-sized, so a pure ratio of it would be a flaky bound)."""
 
     value: float
     relative: bool = False
+    slack: float = 0.0
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
         if isinstance(data, bool):
-            raise ValueError("must be a number or like '1.5x baseline'")
+            raise ValueError(_THRESHOLD_HELP)
         if isinstance(data, int | float):
             return {"value": float(data)}
         if isinstance(data, str):
-            match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*x\s*baseline\s*$", data)
+            match = _RELATIVE.match(data)
             if match:
-                return {"value": float(match.group(1)), "relative": True}
+                slack = 0.0
+                if match.group(2):
+                    try:
+                        slack = parse_seconds(match.group(2))
+                    except ValueError:
+                        raise ValueError(f"{_THRESHOLD_HELP}, got {data!r}") from None
+                return {"value": float(match.group(1)), "relative": True, "slack": slack}
             try:
                 return {"value": parse_seconds(data)}  # "800ms" for latency bounds
             except ValueError:
                 pass
-            raise ValueError(f"must be a number, a duration or like '1.5x baseline', got {data!r}")
+            raise ValueError(f"{_THRESHOLD_HELP}, got {data!r}")
         return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {  # what a person writes, not the parsed form
+            "description": cls.__doc__,
+            "type": ["number", "string"],
+            "examples": [0.01, "800ms", "1.5x baseline", "3x baseline + 50ms"],
+        }
 
 
 class _Strict(BaseModel):

@@ -1,0 +1,249 @@
+"""pytest plugin: scenarios as tests, and fixtures for chaos tests written in Python.
+
+    pytest scenarios/  -> ScenarioFile per YAML scenario (invalid: a collection error listing
+                          every problem as file:line) -> ScenarioItem -> engine.execute()
+                          -> pass, or a failure listing each failed expectation with its
+                          measured value and threshold (reports/<run-id>/ as with harness run)
+    fixtures: platform (one per session: started, or --chaos-gateway to reuse one)
+              -> toxiproxy (its proxy API) -> fault(spec) (applied now, undone at teardown)
+              -> load(users=..., mix=...) (Locust in its own process, stopped at teardown)
+Loaded through the ``pytest11`` entry point, so installing the harness is enough.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+import yaml
+
+from harness.engine.console import PlainView
+from harness.engine.session import SessionOptions, execute
+from harness.errors import HarnessError
+from harness.faults import FaultLedger, ToxiproxyClient, create_fault, sweep_dead_runs
+from harness.faults.active import ActiveFault
+from harness.load import LoadRunner, figures, read_samples
+from harness.load.result import Figures, History, read_history
+from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+from harness.scenario import Scenario, load_scenario
+from harness.scenario.model import Fault
+
+__all__ = ["Traffic"]
+
+LEDGER_DIR = Path(".chaos/faults")
+_FAULT = pydantic.TypeAdapter(Fault)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "resilience scenarios (harness)")
+    group.addoption(
+        "--chaos-profile",
+        choices=("normal", "fragile"),
+        default=None,
+        help="Platform profile (default: the scenario's, else normal).",
+    )
+    group.addoption("--chaos-time-scale", type=float, default=1.0, help="Multiply every duration.")
+    group.addoption("--chaos-report-dir", default="reports", help="Where run reports go.")
+    group.addoption("--chaos-base-port", type=int, default=None, help="First port of the block.")
+    group.addoption(
+        "--chaos-gateway", default=None, help="Reuse a running platform (its gateway URL)."
+    )
+
+
+def _options(config: pytest.Config) -> SessionOptions:
+    return SessionOptions(
+        profile=config.getoption("chaos_profile"),
+        time_scale=config.getoption("chaos_time_scale"),
+        report_dir=Path(config.getoption("chaos_report_dir")),
+        base_port=config.getoption("chaos_base_port"),
+        gateway=config.getoption("chaos_gateway"),
+        toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+    )
+
+
+# -- scenarios as tests ------------------------------------------------------------------------
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and _looks_like_scenario(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _looks_like_scenario(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return path.parent.name == "scenarios"  # broken, but meant as one: report it
+    return isinstance(data, dict) and "phases" in data
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        scenario, problems = load_scenario(self.path, load_topology(DEFAULT_TOPOLOGY))
+        if problems or scenario is None:
+            raise self.CollectError("invalid scenario:\n" + "\n".join(str(p) for p in problems))
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioFailed(Exception):
+    """A resilience expectation or invariant did not hold."""
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        for tag in scenario.tags:  # `pytest scenarios/ -m default` picks the default suite
+            marker = tag.replace("-", "_")
+            self.config.addinivalue_line("markers", f"{marker}: scenarios tagged {tag}")
+            self.add_marker(marker)
+
+    def runtest(self) -> None:
+        _, journals = execute([self.scenario], _options(self.config), PlainView(sys.stderr))
+        journal = journals[0]
+        if journal["status"] in ("errored", "aborted"):
+            pytest.fail(f"{journal['status']}: {journal['reason']}", pytrace=False)
+        if journal["status"] == "failed":
+            failed = [r for r in journal["expectations"] + journal["invariants"] if not r["passed"]]
+            raise ScenarioFailed(
+                "\n".join(
+                    f"{r['phase']}: {r['name']}: measured {r['measured']},"
+                    f" expected {r['threshold']}" + (f" ({r['detail']})" if r["detail"] else "")
+                    for r in failed
+                )
+            )
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, ScenarioFailed | HarnessError):
+            return f"{self.scenario.name}: {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario: {self.scenario.name}"
+
+
+# -- fixtures for chaos tests in Python -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """The platform under test for the whole session (started here unless --chaos-gateway)."""
+    options = _options(request.config)
+    topology = load_topology(DEFAULT_TOPOLOGY)
+    if options.gateway:
+        plat = Platform.attach(topology, options.gateway, options.toxiproxy_url)
+    else:
+        run_dir = Path(".chaos") / "pytest" / secrets.token_hex(4)
+        plat = Platform(
+            topology,
+            options.base_port or topology.base_port,
+            run_dir.resolve(),
+            options.profile or "normal",
+            options.toxiproxy_url,
+        )
+        plat.up()
+    try:
+        yield plat
+    finally:
+        plat.down()
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(platform: Platform) -> ToxiproxyClient:
+    """The platform's Toxiproxy API (a link is a proxy named after it)."""
+    return platform.toxiproxy()
+
+
+@pytest.fixture
+def fault(platform: Platform) -> Iterator[Callable[[dict[str, Any]], ActiveFault]]:
+    """``fault({...})`` applies a fault written as in a scenario; all are undone at teardown."""
+    run_id = "pytest" + secrets.token_hex(4)
+    client = platform.toxiproxy()
+    sweep_dead_runs(LEDGER_DIR.resolve(), client, platform)
+    ledger = FaultLedger(LEDGER_DIR.resolve() / f"{run_id}.json", run_id, client, platform)
+    count = 0
+
+    def apply(spec: dict[str, Any]) -> ActiveFault:
+        nonlocal count
+        try:
+            model = _FAULT.validate_python(spec)
+        except pydantic.ValidationError as exc:
+            raise pytest.UsageError(f"fault {spec}: {exc}") from None
+        count += 1
+        active = create_fault(model, run_id, count, client, platform, platform.gateway_url)
+        return ledger.add(active)
+
+    try:
+        yield apply
+    finally:
+        leftovers = ledger.remove_all()
+        if leftovers:
+            pytest.fail("faults could not be undone: " + "; ".join(leftovers), pytrace=False)
+
+
+@dataclasses.dataclass
+class Traffic:
+    """A running load: figures of the last seconds, the upload history."""
+
+    runner: LoadRunner
+
+    def settle(self, seconds: float) -> None:
+        """Let the load run; fail the test if Locust stopped."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self.runner.alive():
+                pytest.fail(f"the load stopped early:\n{self.runner.log_tail()}", pytrace=False)
+            time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+
+    def figures(self, endpoint: str = "all", last: float = 5, build: str | None = None) -> Figures:
+        """Error rate, p50/p95/p99 and throughput over the last complete seconds."""
+        now = int(time.time())
+        samples = read_samples(self.runner.metrics_prefix)
+        return figures(samples, now - last, now, endpoint, build)
+
+    def history(self) -> History:
+        return read_history(self.runner.history_prefix)
+
+
+@pytest.fixture
+def load(platform: Platform, tmp_path: Path) -> Iterator[Callable[..., Traffic]]:
+    """``load(users=10, mix={"viewer": 3, "searcher": 1}, duration=60)``: Locust, started now."""
+    runners: list[LoadRunner] = []
+
+    def start(
+        users: int = 10,
+        spawn_rate: float = 10,
+        mix: dict[str, int] | None = None,
+        duration: float = 120,
+        workers: int = 0,
+    ) -> Traffic:
+        runner = LoadRunner(
+            platform.gateway_url,
+            tmp_path / f"load{len(runners)}",
+            duration,
+            users=users,
+            spawn_rate=spawn_rate,
+            mix=mix,
+            token_secret=platform.topology.auth.get("token_secret", ""),
+            workers=workers,
+        )
+        runners.append(runner)
+        runner.start()
+        return Traffic(runner)
+
+    try:
+        yield start
+    finally:
+        for runner in runners:
+            runner.stop()
