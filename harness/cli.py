@@ -157,6 +157,21 @@ def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
     show_default=True,
     help="Locust workers (distributed mode); 0 runs one local process.",
 )
+@click.option(
+    "--remote-workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Locust workers you start on other machines (the run prints their command).",
+)
+@click.option(
+    "--master-bind",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST[:PORT]",
+    callback=lambda _ctx, _param, value: _host_port(value),
+    help="Where the Locust master listens for workers.",
+)
 @click.option("--seed", type=int, help="Seed the load's choices and the proxy's toxicity draws.")
 @click.option(
     "--gateway",
@@ -172,6 +187,8 @@ def run(
     time_scale: float,
     report_dir: Path,
     workers: int,
+    remote_workers: int,
+    master_bind: str,
     seed: int | None,
     gateway: str | None,
     plain: bool,
@@ -191,6 +208,8 @@ def run(
         time_scale=time_scale,
         report_dir=report_dir,
         workers=workers,
+        remote_workers=remote_workers,
+        master_bind=master_bind,
         base_port=base_port,
         seed=seed,
         gateway=gateway,
@@ -394,6 +413,13 @@ def _process_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
+
+
+def _host_port(value: str) -> str:
+    _, colon, port = value.partition(":")
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        raise click.BadParameter(f"{value!r}: the port must be a number 1-65535")
+    return value
 
 
 def _say(line: str) -> None:

@@ -45,6 +45,8 @@ class RunContext:
     workers: int = 0
     view: RunView = dataclasses.field(default_factory=PlainView)
     seed: int | None = None
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
 
 
 class _Aborted(Exception):
@@ -85,6 +87,8 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         token_secret=plat.topology.auth.get("token_secret", ""),
         workers=ctx.workers,
         seed=ctx.seed,
+        remote_workers=ctx.remote_workers,
+        master_bind=ctx.master_bind,
     )
     prober = Prober(
         plat.gateway_url,
@@ -95,6 +99,9 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         if swept:
             event("sweep", f"undid {swept} leftover fault steps of dead runs")
         load.start()
+        if ctx.remote_workers:
+            command = " ".join(load.worker_command(load.master_host))
+            event("load", f"waiting for {ctx.remote_workers} remote worker(s); run: {command}")
         event("load", f"{scenario.load.users} users, warming up {warmup:.0f} s")
         time.sleep(warmup)
         walker.walk()

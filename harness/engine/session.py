@@ -56,6 +56,8 @@ class SessionOptions:
     time_scale: float = 1.0
     report_dir: Path = Path("reports")
     workers: int = 0
+    remote_workers: int = 0  # Locust workers started by hand on other machines
+    master_bind: str = "127.0.0.1"  # HOST[:PORT] the Locust master listens on
     base_port: int | None = None
     seed: int | None = None
     gateway: str | None = None  # reuse this running platform instead of starting one
@@ -174,6 +176,8 @@ def _one(
             options.workers,
             view,
             options.seed,
+            options.remote_workers,
+            options.master_bind,
         )
         return run_scenario(scenario, context)
     finally:

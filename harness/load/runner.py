@@ -22,6 +22,7 @@ from harness.load.result import History, Sample, read_history, read_samples
 __all__ = ["LOCUSTFILE", "LoadError", "LoadRunner"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+WORKERS_MAX_WAIT_S = 60  # the master gives up (and the run errors) if workers do not join
 
 
 class LoadError(EnvironmentFailure):
@@ -46,6 +47,8 @@ class LoadRunner:
         token_secret: str = "",
         workers: int = 0,
         seed: int | None = None,
+        remote_workers: int = 0,
+        master_bind: str = "127.0.0.1",
         locustfile: Path = LOCUSTFILE,
     ) -> None:
         self.gateway_url = gateway_url
@@ -57,6 +60,10 @@ class LoadRunner:
         self.token_secret = token_secret
         self.workers = workers
         self.seed = seed
+        self.remote_workers = remote_workers
+        host, _, port = master_bind.partition(":")
+        self.master_host = host or "127.0.0.1"
+        self.master_port = int(port) if port else 0
         self.locustfile = locustfile
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -112,29 +119,24 @@ class LoadRunner:
             "2",
         ]
         try:
-            if self.workers:
-                port = _free_port()
+            if self.workers or self.remote_workers:
+                self.master_port = self.master_port or _free_port()
                 master = [
                     *self._common(),
                     *run,
                     "--master",
                     "--master-bind-host",
-                    "127.0.0.1",
+                    self.master_host,
                     "--master-bind-port",
-                    str(port),
+                    str(self.master_port),
                     "--expect-workers",
-                    str(self.workers),
+                    str(self.workers + self.remote_workers),
+                    "--expect-workers-max-wait",
+                    str(WORKERS_MAX_WAIT_S),
                 ]
                 self.processes.append(subprocess.Popen(master, stdout=log, stderr=log))
                 for _ in range(self.workers):
-                    worker = [
-                        *self._common(),
-                        "--worker",
-                        "--master-host",
-                        "127.0.0.1",
-                        "--master-port",
-                        str(port),
-                    ]
+                    worker = self.worker_command("127.0.0.1")
                     self.processes.append(subprocess.Popen(worker, stdout=log, stderr=log))
             else:
                 self.processes.append(
@@ -144,6 +146,17 @@ class LoadRunner:
             raise LoadError(f"cannot start locust: {exc}") from exc
         finally:
             log.close()
+
+    def worker_command(self, master_host: str) -> list[str]:
+        """How a worker joins this run's master (printed for workers on other machines)."""
+        return [
+            *self._common(),
+            "--worker",
+            "--master-host",
+            master_host,
+            "--master-port",
+            str(self.master_port),
+        ]
 
     def alive(self) -> bool:
         return any(p.poll() is None for p in self.processes)

@@ -3,12 +3,14 @@ history, a clean stop; and distributed mode (a master and two workers)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.load import LoadRunner, figures
+from harness.load.runner import _free_port
 from tests.integration.platform.conftest import TOPOLOGY, Api, running_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -50,3 +52,30 @@ def test_load_samples_and_history(normal: Api, tmp_path: Path, workers: int) -> 
         assert len(list(tmp_path.glob("metrics.jsonl.*"))) == workers  # one file per worker
     some = next(iter(history.acknowledged.values()))
     assert normal.status_of(some) in ("pending_review", "published", "rejected")
+
+
+def test_a_worker_started_elsewhere_joins_the_master(normal: Api, tmp_path: Path) -> None:
+    """What README tells a person to do on another machine, done here on loopback."""
+    runner = LoadRunner(
+        normal.platform.gateway_url,
+        tmp_path,
+        duration_s=8,
+        users=6,
+        spawn_rate=6,
+        token_secret=TOPOLOGY.auth["token_secret"],
+        remote_workers=1,
+        master_bind=f"127.0.0.1:{_free_port()}",
+    )
+    runner.start()
+    remote = subprocess.Popen(
+        runner.worker_command("127.0.0.1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        runner.wait(40)
+        assert not runner.alive(), runner.log_tail()
+        remote.wait(20)
+    finally:
+        remote.kill()
+        runner.stop()
+    assert len(list(tmp_path.glob("metrics.jsonl.*"))) == 1
+    assert figures(runner.samples(), 0, 2**31).requests > 10, runner.log_tail()
