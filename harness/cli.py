@@ -94,6 +94,22 @@ def bench_proxy(loop: str, connections: str, bulk_mib: int) -> None:
     click.echo(render(rows, loop))
 
 
+@bench.command("run", context_settings={"ignore_unknown_options": True})
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED)
+def bench_run(run_args: tuple[str, ...]) -> None:
+    """Wall time, peak RSS and CPU share by part (harness, Locust, proxy, services) of a run.
+
+    Arguments go to ``harness run`` (e.g. ``harness bench run --tags default``).
+    """
+    from harness.bench.footprint import measure, render
+
+    argv = [sys.executable, "-m", "harness", "run", "--plain", *run_args]
+    result = measure(argv, echo=lambda line: click.echo(f"... {line}", err=True))
+    click.echo(render(result))
+    if result.exit_code not in (0, 1):
+        raise EnvironmentFailure(f"the run exited {result.exit_code}; figures cover a broken run")
+
+
 def _topology_option(func: Any) -> Any:
     return click.option(
         "--topology",
