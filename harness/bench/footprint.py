@@ -100,10 +100,11 @@ def measure(argv: list[str], echo: Callable[[str], None] = lambda _line: None) -
         child.terminate()
         child.wait()
         raise
-    cpu: dict[str, float] = {}
+    cpu_by_group: dict[str, float] = {}
     for group, seconds in cpu_by_pid.values():
-        cpu[group] = cpu.get(group, 0.0) + seconds
-    return Footprint(time.monotonic() - start, child.returncode, peak_total, cpu, peak_by_group)
+        cpu_by_group[group] = cpu_by_group.get(group, 0.0) + seconds
+    wall = time.monotonic() - start
+    return Footprint(wall, child.returncode, peak_total, cpu_by_group, peak_by_group)
 
 
 def render(result: Footprint) -> str:
