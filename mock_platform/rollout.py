@@ -9,7 +9,8 @@
       -> after the last step: promoted (the canary serves all traffic)
     GET /admin/rollouts/{id}: state, weight, every event with its time; DELETE aborts.
 
-The fragile profile promotes without analysis.
+The fragile profile deploys big-bang: it sends all traffic to the new build as soon as its
+process is launched (no readiness gate, no steps) and promotes it without analysis.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ class RolloutController:
             if not await self._launch(rollout):
                 return
             rollout.state = "progressing"
-            for weight in rollout.steps:
+            steps = rollout.steps[-1:] if self.settings.fragile else rollout.steps
+            for weight in steps:
                 rollout.weight = weight
                 rollout.event("weight", f"{weight}% of {rollout.service} traffic to the canary")
                 if not await self._analyse(rollout):
@@ -272,6 +274,9 @@ class RolloutController:
             preexec_fn=_die_with_parent,
         )
         log.close()
+        if self.settings.fragile:
+            rollout.event("ready", "launched; taking traffic at once (no readiness check)")
+            return True
         client = self.canary_client[rollout.slot]
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -24,7 +24,8 @@ from harness.engine.expectations import ExpectationResult, Observation, judge_me
 from harness.engine.probes import Prober
 from harness.errors import HarnessError
 from harness.faults import FaultLedger, create_fault, sweep_dead_runs
-from harness.load import LoadRunner, figures, read_samples
+from harness.faults.active import ActiveFault
+from harness.load import LOCUSTFILE, LoadRunner, figures, read_samples
 from harness.load.result import History, Sample
 from harness.platform import Platform
 from harness.scenario.model import MetricExpectation, Scenario
@@ -53,14 +54,12 @@ class _Aborted(Exception):
     pass
 
 
-def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
-    scale, plat = ctx.time_scale, ctx.platform
-    toxiproxy = plat.toxiproxy()
-    journal: dict[str, Any] = {
+def _new_journal(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
+    return {
         "run_id": ctx.run_id,
         "scenario": scenario.model_dump(mode="json", by_alias=True),
-        "profile": plat.profile,
-        "time_scale": scale,
+        "profile": ctx.platform.profile,
+        "time_scale": ctx.time_scale,
         "started_at": time.time(),
         "events": [],
         "phases": [],
@@ -69,6 +68,12 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         "status": "passed",
         "reason": "",
     }
+
+
+def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
+    scale, plat = ctx.time_scale, ctx.platform
+    toxiproxy = plat.toxiproxy()
+    journal = _new_journal(scenario, ctx)
 
     def event(kind: str, message: str) -> None:
         journal["events"].append({"t": time.time(), "kind": kind, "message": message})
@@ -87,23 +92,22 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         token_secret=plat.topology.auth.get("token_secret", ""),
         workers=ctx.workers,
         seed=ctx.seed,
+        locustfile=Path(scenario.load.locustfile) if scenario.load.locustfile else LOCUSTFILE,
         remote_workers=ctx.remote_workers,
         master_bind=ctx.master_bind,
     )
     prober = Prober(
         plat.gateway_url,
         lambda s: f"http://127.0.0.1:{plat.topology.service_port(plat.base_port, s)}",
+        plat.topology.auth.get("token_secret", ""),
     )
+    metrics_url = prober.service_url("metrics")
+    events_before = _event_count(metrics_url) or 0
     walker = _PhaseWalker(scenario, ctx, ledger, load, prober, journal, event)
     try:
         if swept:
             event("sweep", f"undid {swept} leftover fault steps of dead runs")
-        load.start()
-        if ctx.remote_workers:
-            command = " ".join(load.worker_command(load.master_host))
-            event("load", f"waiting for {ctx.remote_workers} remote worker(s); run: {command}")
-        event("load", f"{scenario.load.users} users, warming up {warmup:.0f} s")
-        time.sleep(warmup)
+        _start_load(load, walker, ctx, event, warmup)
         walker.walk()
     except _Aborted as exc:
         journal["status"], journal["reason"] = "aborted", str(exc)
@@ -129,12 +133,34 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
     journal["samples"] = [dataclasses.asdict(s) for s in samples]
     if journal["status"] == "passed":
         _judge(scenario, journal, samples, walker.observed, scale)
-        journal["invariants"] = _invariants(scenario, load.history(), plat.gateway_url, scale)
-        results = journal["expectations"] + journal["invariants"]
-        if any(not r["passed"] for r in results):
-            journal["status"] = "failed"
-            journal["reason"] = ", ".join(r["name"] for r in results if not r["passed"])
+        journal["invariants"] = _invariants(
+            scenario, load.history(), plat.gateway_url, scale
+        ) + _event_invariant(scenario, samples, metrics_url, events_before, scale)
+        _verdict(journal)
     return journal
+
+
+def _start_load(
+    load: LoadRunner,
+    walker: _PhaseWalker,
+    ctx: RunContext,
+    event: Callable[[str, str], None],
+    warmup: float,
+) -> None:
+    load.start()
+    walker.load_started = time.time()
+    if ctx.remote_workers:
+        command = " ".join(load.worker_command(load.master_host))
+        event("load", f"waiting for {ctx.remote_workers} remote worker(s); run: {command}")
+    event("load", f"{load.users} users, warming up {warmup:.0f} s")
+    time.sleep(warmup)
+
+
+def _verdict(journal: dict[str, Any]) -> None:
+    results = journal["expectations"] + journal["invariants"]
+    if any(not r["passed"] for r in results):
+        journal["status"] = "failed"
+        journal["reason"] = ", ".join(r["name"] for r in results if not r["passed"])
 
 
 class _PhaseWalker:
@@ -160,13 +186,25 @@ class _PhaseWalker:
         self.observed: dict[tuple[int, int], list[Observation]] = {}
         self._samples: list[Sample] = []
         self._samples_read = 0.0
+        self.load_started = time.time()
+
+    def _steer(self, p_index: int) -> None:
+        """The users this moment wants: the phase's own, else the stage's, else the load's."""
+        wanted = self.scenario.phases[p_index].users
+        if wanted is None:
+            elapsed = (time.time() - self.load_started) / self.ctx.time_scale
+            wanted = self.scenario.load.users_at(elapsed)
+        if wanted != self.load.users:
+            self.load.set_users(wanted)
+            self.event("load", f"{wanted} users")
 
     def walk(self) -> None:
         scale, plat = self.ctx.time_scale, self.ctx.platform
+        names = [phase.name for phase in self.scenario.phases]
+        ending: dict[int, list[tuple[str, ActiveFault]]] = {}  # phase index -> faults it ends
         for p_index, phase in enumerate(self.scenario.phases):
             record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
             self.journal["phases"].append(record)
-            applied = []
             for f_index, spec in enumerate(phase.faults):
                 fault = create_fault(
                     spec,
@@ -176,9 +214,11 @@ class _PhaseWalker:
                     plat,
                     plat.gateway_url,
                 )
-                applied.append(self.ledger.add(fault))
-                record["faults"].append(fault.label)
+                last = names.index(spec.until) if spec.until else p_index
+                ending.setdefault(last, []).append((phase.name, self.ledger.add(fault)))
                 self.event("fault_applied", f"{phase.name}: {fault.label}")
+            record["faults"] = [f.label for _, faults in ending.items() for _, f in faults]
+            self.prober.new_phase()
             self.event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
             labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
             self.ctx.view.phase(
@@ -191,14 +231,15 @@ class _PhaseWalker:
             )
             self._observe(p_index, phase.duration * scale, record)
             record["end"] = time.time()
-            for fault in applied:
+            for began, fault in ending.pop(p_index, []):
                 self.ledger.remove(fault)
-                self.event("fault_removed", f"{phase.name}: {fault.label} removed")
+                self.event("fault_removed", f"{began}: {fault.label} removed")
 
     def _observe(self, p_index: int, seconds: float, record: dict[str, Any]) -> None:
         phase = self.scenario.phases[p_index]
         start = time.time()
         while (elapsed := time.time() - start) < seconds:
+            self._steer(p_index)
             for e_index, expectation in enumerate(phase.expect):
                 if not isinstance(expectation, MetricExpectation):
                     reading = Observation(elapsed, self.prober.read(expectation))
@@ -281,12 +322,15 @@ def _judge(
                     )
                 )
     first, last = scenario.phases[0].name, scenario.phases[-1].name
-    for label, name in (("steady state before", first), ("steady state after", last)):
+    last_start, last_end = windows[last]
+    checks = (
+        (f"steady state before ({first})", windows[first]),
+        # after recovery: the second half of the last phase, once healing has had its time
+        (f"steady state after ({last}, 2nd half)", ((last_start + last_end) / 2, last_end)),
+    )
+    for label, window in checks:
         for expectation in scenario.steady_state:
-            result = judge_metric(
-                expectation, f"{label} ({name})", samples, *windows[name], baseline, scale
-            )
-            results.append(result)
+            results.append(judge_metric(expectation, label, samples, *window, baseline, scale))
     journal["expectations"] = [r.to_json() for r in results]
 
 
@@ -310,7 +354,7 @@ def _invariants(
                 else f"http {response.status_code}"
             )
 
-        wanted = {i.name: i for i in scenario.invariants}
+        wanted = {i.name: i for i in scenario.invariants if i.name != "no_lost_events"}
         deadline = time.time() + (
             wanted["all_uploads_terminal"].within * scale if "all_uploads_terminal" in wanted else 0
         )
@@ -374,3 +418,39 @@ def _invariants(
                 )
             )
     return [r.to_json() for r in results]
+
+
+def _event_count(metrics_url: str) -> int | None:
+    try:
+        response = httpx.get(f"{metrics_url}/signals", timeout=5, trust_env=False)
+        return int(response.json()["events"]) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+def _event_invariant(
+    scenario: Scenario, samples: list[Sample], metrics_url: str, before: int, scale: float
+) -> list[dict[str, Any]]:
+    """Every view and like the gateway acknowledged (202) reaches the counters, after healing."""
+    wanted = [i for i in scenario.invariants if i.name == "no_lost_events"]
+    if not wanted:
+        return []
+    acked = sum(s.status.get("202", 0) for s in samples if s.endpoint in ("view", "like"))
+    deadline = time.time() + wanted[0].within * scale
+    counted = None
+    while True:
+        total = _event_count(metrics_url)
+        counted = None if total is None else total - before
+        if (counted is not None and counted >= acked) or time.time() >= deadline:
+            break
+        time.sleep(1)
+    lost = acked if counted is None else max(acked - counted, 0)
+    result = ExpectationResult(
+        "invariants",
+        "no_lost_events",
+        lost == 0,
+        f"{lost} lost of {acked} acknowledged views/likes"
+        + ("" if counted is not None else " (metrics unreachable)"),
+        f"0 lost within {wanted[0].within * scale:g} s",
+    )
+    return [result.to_json()]

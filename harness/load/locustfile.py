@@ -4,6 +4,7 @@ Run by harness/load/runner.py as ``locust -f this_file --headless ...`` in its o
 
     request event --> per-second buckets (endpoint, build) --> --metrics-jsonl, every second
     creator upload --> invoke / ok | fail | info records --> --history-jsonl (Jepsen-style)
+    --control-file (rewritten by the harness per phase) --> HarnessShape --> how many users
 
 A team replaces this file with its own locustfile; the runner only needs the two JSONL files.
 """
@@ -20,7 +21,7 @@ import uuid
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
 
 _STATE: dict[str, Any] = {"buckets": {}, "metrics": None, "history": None, "secret": b""}
@@ -33,6 +34,7 @@ def _options(parser: Any) -> None:
     parser.add_argument("--token-secret", default="", help="Signs creators' bearer tokens")
     parser.add_argument("--mix", default="viewer=6,creator=1,searcher=3", help="Class weights")
     parser.add_argument("--seed", type=int, default=-1, help="Seed users' choices (-1: random)")
+    parser.add_argument("--control-file", default="", help="JSON {users, spawn_rate} to follow")
 
 
 def _open(path: str) -> Any:
@@ -203,3 +205,35 @@ class Creator(FastHttpUser):
     @task(1)
     def my_videos(self) -> None:
         self.client.get(f"/v1/creators/{self.creator}/videos", name="my_videos")
+
+
+class HarnessShape(LoadTestShape):
+    """Users over time as the harness asks: it rewrites --control-file when a phase (or a
+    stage) wants another number of users; without the file, -u and -r as usual."""
+
+    use_common_options = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mtime = 0.0
+        self._target: tuple[int, float] | None = None
+
+    def tick(self) -> tuple[int, float] | None:
+        options = self.runner.environment.parsed_options if self.runner else None
+        if options is None:
+            return None
+        if options.run_time and self.get_run_time() > options.run_time:
+            return None
+        if self._target is None:
+            self._target = (int(options.num_users or 1), float(options.spawn_rate or 1))
+        path = options.control_file
+        try:
+            mtime = os.stat(path).st_mtime if path else 0.0
+            if mtime != self._mtime:
+                with open(path, encoding="utf-8") as control:
+                    wanted = json.load(control)
+                self._target = (int(wanted["users"]), float(wanted["spawn_rate"]))
+                self._mtime = mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a half-written file: keep the last target, read it again next tick
+        return self._target

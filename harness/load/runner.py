@@ -9,6 +9,7 @@ results: result.read_samples(out_dir / "metrics.jsonl"), read_history(... "histo
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import subprocess
@@ -72,6 +73,18 @@ class LoadRunner:
         return self.out_dir / "metrics.jsonl"
 
     @property
+    def control_path(self) -> Path:
+        return self.out_dir / "control.json"
+
+    def set_users(self, users: int, spawn_rate: float | None = None) -> None:
+        """Ask the running load for another number of users (atomically: never half-read)."""
+        tmp = self.control_path.with_suffix(".tmp")
+        rate = self.spawn_rate if spawn_rate is None else spawn_rate
+        tmp.write_text(json.dumps({"users": users, "spawn_rate": rate}), encoding="utf-8")
+        tmp.replace(self.control_path)
+        self.users = users
+
+    @property
     def history_prefix(self) -> Path:
         return self.out_dir / "history.jsonl"
 
@@ -94,12 +107,15 @@ class LoadRunner:
             mix,
             "--seed",
             str(-1 if self.seed is None else self.seed),
+            "--control-file",
+            str(self.control_path),
             "--loglevel",
             "WARNING",
         ]
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.set_users(self.users)
         log = (self.out_dir / "locust.log").open("ab")
         run = [
             "-H",

@@ -120,6 +120,9 @@ class _Strict(BaseModel):
 
 
 class Stage(_Strict):
+    """From the load's start, one after another: this many users for this long (the last
+    stage's users stay until the end). A phase with its own ``users`` overrides them."""
+
     duration: Duration
     users: int = Field(ge=0, le=10_000)
 
@@ -140,6 +143,14 @@ class Load(_Strict):
     )
     stages: list[Stage] = Field(default_factory=list)
     locustfile: str | None = Field(default=None, description="A team's own locustfile instead")
+
+    def users_at(self, elapsed_s: float) -> int:
+        """Users ``elapsed_s`` (unscaled) after the load started, following the stages."""
+        for stage in self.stages:
+            if elapsed_s < stage.duration:
+                return stage.users
+            elapsed_s -= stage.duration
+        return self.stages[-1].users if self.stages else self.users
 
 
 # -- faults ----------------------------------------------------------------------------------
@@ -169,7 +180,14 @@ FAULT_TYPES: tuple[str, ...] = (
 )
 
 
-class ToxicFault(_Strict):
+class _FaultBase(_Strict):
+    until: str | None = Field(
+        default=None,
+        description="Keep the fault through this later phase (overlapping incidents)",
+    )
+
+
+class ToxicFault(_FaultBase):
     type: Literal[
         "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"
     ]
@@ -191,7 +209,7 @@ class ToxicFault(_Strict):
         return self
 
 
-class DownFault(_Strict):
+class DownFault(_FaultBase):
     """A partition: the link's proxy is disabled (connections refused and cut)."""
 
     type: Literal["down"]
@@ -199,7 +217,7 @@ class DownFault(_Strict):
     max_lifetime: Duration | None = None
 
 
-class ReplicationLagFault(_Strict):
+class ReplicationLagFault(_FaultBase):
     """Latency (or, with cut: true, a partition) on the catalog replication link."""
 
     type: Literal["replication_lag"]
@@ -209,12 +227,12 @@ class ReplicationLagFault(_Strict):
     max_lifetime: Duration | None = None
 
 
-class ProcessFault(_Strict):
+class ProcessFault(_FaultBase):
     type: Literal["kill", "pause", "resume", "restart"]  # PROCESS_FAULTS
     service: str
 
 
-class RolloutFault(_Strict):
+class RolloutFault(_FaultBase):
     """Deploy a build as a canary; the platform's controller decides."""
 
     type: Literal["rollout"]
@@ -268,13 +286,46 @@ class StatusExpectation(_Strict):
         return data
 
 
+PROBES = {
+    "replication_lag": "seconds the catalog replica is behind the primary",
+    "queue_depth": "moderation jobs waiting",
+    "queue_age": "seconds the oldest waiting moderation job has waited",
+    "breaker": "the gateway's circuit breaker state for an upstream (target)",
+    "counters_age": "seconds since the feed's view/like counters were current (its as_of)",
+    "feed_state": "what the feed says of itself: fresh, stale (replica lag) or degraded (cache)",
+    "own_upload_visible": "a creator uploads and at once lists their videos: visible or missing",
+    "retry_ratio": "gateway attempts per call to an upstream (target) since the phase began",
+    "region_switches": "feed region switches (failovers and failbacks) since the phase began",
+}
+
+
 class ProbeExpectation(_Strict):
-    probe: Literal["replication_lag", "queue_depth", "queue_age", "breaker"]
+    """A reading of the platform (see PROBES), taken every half second during the phase."""
+
+    probe: Literal[
+        "replication_lag",
+        "queue_depth",
+        "queue_age",
+        "breaker",
+        "counters_age",
+        "feed_state",
+        "own_upload_visible",
+        "retry_ratio",
+        "region_switches",
+    ]
     max: Threshold | None = None
     min: Threshold | None = None
     equals: str | None = None
     target: str | None = Field(default=None, description="The upstream, for breaker")
     within: Duration | None = None
+
+    @model_validator(mode="after")
+    def _targeted(self) -> ProbeExpectation:
+        if self.probe in ("breaker", "retry_ratio") and not self.target:
+            raise ValueError(
+                f"probe {self.probe} needs a target (the gateway upstream, e.g. feed-a)"
+            )
+        return self
 
 
 class RolloutExpectation(_Strict):
@@ -324,13 +375,20 @@ Expectation = Annotated[
 class Phase(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     duration: Duration
+    users: int | None = Field(
+        default=None, ge=0, le=10_000, description="Users during this phase (e.g. 2x load)"
+    )
     faults: list[Fault] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
 
 
 class Invariant(_Strict):
     name: Literal[
-        "no_lost_uploads", "no_duplicates", "nothing_published_unmoderated", "all_uploads_terminal"
+        "no_lost_uploads",
+        "no_duplicates",
+        "nothing_published_unmoderated",
+        "all_uploads_terminal",
+        "no_lost_events",
     ]
     within: Duration = 60.0
 

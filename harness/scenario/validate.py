@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,6 @@ def _semantic(data: dict[str, Any], loaded: Loaded, topology: Topology, name: st
     def problem(path: Path_, message: str) -> None:
         problems.append(Problem(name, loaded.line_of(path), _field(path), message))
 
-    links = sorted(topology.links)
-    services = sorted(topology.started_services)
-    slots = {s.canary_of for s in topology.services.values() if s.canary_of}
     phases = _items(data.get("phases"))
     names = [_text(phase.get("name")) for _, phase in phases]
     seen: set[str] = set()
@@ -154,6 +152,10 @@ def _semantic(data: dict[str, Any], loaded: Loaded, topology: Topology, name: st
         if phase_name is not None and phase_name in seen:
             problem(("phases", index, "name"), f"phase {phase_name!r} appears twice")
         seen.add(phase_name or "")
+    load = data.get("load")
+    locustfile = _text(load.get("locustfile")) if isinstance(load, dict) else None
+    if locustfile is not None and not Path(locustfile).is_file():
+        problem(("load", "locustfile"), f"no such file {locustfile!r} (relative to where you run)")
     baseline = _text(data.get("baseline"))
     if baseline is not None and baseline not in names:
         problem(("baseline",), f"no phase named {baseline!r}; phases: {', '.join(map(str, names))}")
@@ -162,26 +164,8 @@ def _semantic(data: dict[str, Any], loaded: Loaded, topology: Topology, name: st
     for p_index, phase in phases:
         for f_index, fault in _items(phase.get("faults")):
             at: Path_ = ("phases", p_index, "faults", f_index)
-            # Wrong types are the model's to report; these checks look only at strings.
-            link, service, kind = (_text(fault.get(k)) for k in ("link", "service", "type"))
-            if link is not None and link not in topology.links:
-                problem((*at, "link"), _unknown("link", link, links))
-            if service is not None and kind != "rollout" and service not in services:
-                problem((*at, "service"), _unknown("service", service, services))
-            if kind == "pause":
-                paused.add(str(service))
-            if kind == "resume" and service not in paused:
-                problem((*at, "service"), f"resumes {service!r}, which no earlier fault paused")
-            if kind == "rollout":
-                build = f"{service}@{fault.get('build')}"
-                if service not in slots:
-                    problem((*at, "service"), f"no canary slot for {service!r} in the topology")
-                elif build not in topology.builds:
-                    known = [b for b in sorted(topology.builds) if b.startswith(f"{service}@")]
-                    problem(
-                        (*at, "build"),
-                        f"unknown build {build}; the topology declares: {', '.join(known)}",
-                    )
+            later = [str(n) for n in names[p_index + 1 :] if n is not None]
+            _check_fault(fault, at, later, topology, paused, problem)
         duration = _seconds_or_none(phase.get("duration"))
         for e_index, expectation in _items(phase.get("expect")):
             at = ("phases", p_index, "expect", e_index)
@@ -199,3 +183,44 @@ def _semantic(data: dict[str, Any], loaded: Loaded, topology: Topology, name: st
                     at, "a bound relative to the baseline cannot be checked in the baseline itself"
                 )
     return problems
+
+
+def _check_fault(
+    fault: dict[str, Any],
+    at: Path_,
+    later: list[str],
+    topology: Topology,
+    paused: set[str],
+    problem: Callable[[Path_, str], None],
+) -> None:
+    """One fault against the topology and the timeline (``paused`` carries pauses forward)."""
+    links = sorted(topology.links)
+    services = sorted(topology.started_services)
+    slots = {s.canary_of for s in topology.services.values() if s.canary_of}
+    until = _text(fault.get("until"))
+    if until is not None and until not in later:
+        problem(
+            (*at, "until"),
+            f"no later phase named {until!r}"
+            + (f"; later phases: {', '.join(later)}" if later else "; this is the last"),
+        )
+    # Wrong types are the model's to report; these checks look only at strings.
+    link, service, kind = (_text(fault.get(k)) for k in ("link", "service", "type"))
+    if link is not None and link not in topology.links:
+        problem((*at, "link"), _unknown("link", link, links))
+    if service is not None and kind != "rollout" and service not in services:
+        problem((*at, "service"), _unknown("service", service, services))
+    if kind == "pause":
+        paused.add(str(service))
+    if kind == "resume" and service not in paused:
+        problem((*at, "service"), f"resumes {service!r}, which no earlier fault paused")
+    if kind == "rollout":
+        build = f"{service}@{fault.get('build')}"
+        if service not in slots:
+            problem((*at, "service"), f"no canary slot for {service!r} in the topology")
+        elif build not in topology.builds:
+            known = [b for b in sorted(topology.builds) if b.startswith(f"{service}@")]
+            problem(
+                (*at, "build"),
+                f"unknown build {build}; the topology declares: {', '.join(known)}",
+            )

@@ -77,7 +77,8 @@ class Upstream:
         self.fragile = fragile
         self.breaker = CircuitBreaker()
         self.budget = RetryBudget()
-        self.attempts = 0
+        self.calls = 0  # requests the gateway made of this upstream (before retries)
+        self.attempts = 0  # tries, retries included: attempts / calls is the amplification
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if not self.fragile and self.active >= self.limit:
@@ -92,13 +93,17 @@ class Upstream:
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         retryable = method == "GET"
         attempts = 3 if self.fragile else (2 if retryable else 1)
+        self.calls += 1
         self.budget.request()
         last = "no attempt"
+        answered: httpx.Response | None = None
         for attempt in range(attempts):
             if not self.fragile and not self.breaker.allow():
                 raise UpstreamFailed(self.name, "circuit open")
             if attempt and not self.fragile:
                 if not self.budget.try_retry():
+                    if answered is not None:
+                        return answered  # no retry left: the upstream's own answer
                     break
                 await asyncio.sleep(backoff_s(attempt))
             self.attempts += 1
@@ -115,15 +120,20 @@ class Upstream:
                 last = f"unreachable ({type(exc).__name__})"
                 self._record(False, started)
                 continue
-            self._record(response.status_code < 500, started)
+            # A 500/502 from an upstream that answered is that request's failure (an edge
+            # missing one video during an origin outage); only "I am unavailable" (503/504)
+            # counts against the upstream as a whole, like a refused or timed-out connection.
+            available = response.status_code not in (503, 504)
+            self._record(response.status_code < 500, started, breaker_ok=available)
             if response.status_code < 500 or attempt == attempts - 1:
                 return response
+            answered = response
             last = f"answered {response.status_code}"
         raise UpstreamFailed(self.name, last)
 
-    def _record(self, ok: bool, started: float) -> None:
+    def _record(self, ok: bool, started: float, breaker_ok: bool | None = None) -> None:
         if not self.fragile:  # the fragile gateway has no breaker at all
-            self.breaker.record(ok)
+            self.breaker.record(ok if breaker_ok is None else breaker_ok)
         if self.observer is not None:  # every attempt counts: a retry must not hide a 500
             self.observer(ok, time.monotonic() - started)
 
@@ -312,6 +322,7 @@ class Gateway:
             "routes": routes,
             "breakers": {name: up.breaker.current() for name, up in self.upstreams.items()},
             "attempts": {name: up.attempts for name, up in self.upstreams.items()},
+            "calls": {name: up.calls for name, up in self.upstreams.items()},
             "in_flight": self.in_flight,
             "shed": self.shed,
             "outbox_backlog": backlog["n"] if backlog else 0,

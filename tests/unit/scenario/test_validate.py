@@ -96,6 +96,14 @@ def test_a_valid_scenario_is_typed(tmp_path: Path) -> None:
         (("duration: 1m", "duration: soon"), 27, "must be a duration like 30s"),
         (("tags:", "tagz:"), 4, "tagz: unknown key"),
         (("name: recovery", "name: baseline"), 26, "phase 'baseline' appears twice"),
+        (
+            ("{type: down, link: gateway-search}", "{type: down, link: gateway-search, until: x}"),
+            14,
+            "no later phase named 'x'; later phases: recovery",
+        ),
+        (("max: 5s}", "max: 5s, min: 3x baseline + soon}"), 23, "'3x baseline + 50ms'"),
+        (("{probe: replication_lag,", "{probe: retry_ratio,"), 23, "needs a target"),
+        (("mix: {", "locustfile: nowhere.py, mix: {"), 5, "no such file 'nowhere.py'"),
     ],
 )
 def test_each_mistake_is_named_with_its_line(
@@ -192,6 +200,26 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     assert f"{bad}:14: phases[1].faults[0].link: unknown link 'nowhere'" in result.output
     assert result.exception is not None
     assert getattr(result.exception, "exit_code", None) == 2
+
+
+def test_a_fault_can_last_until_a_later_phase(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "{type: down, link: gateway-search}", "{type: down, link: gateway-search, until: recovery}"
+    )
+    scenario, problems = _check(tmp_path, text)
+    assert problems == []
+    assert scenario.phases[1].faults[0].until == "recovery"  # type: ignore[attr-defined]
+
+
+def test_stages_give_the_users_over_time(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "load: {users: 20,", "load: {stages: [{duration: 10s, users: 5}, {duration: 5s, users: 9}],"
+    ).replace("name: recovery\n    duration: 1m", "name: recovery\n    duration: 1m\n    users: 40")
+    scenario, problems = _check(tmp_path, text)
+    assert problems == []
+    load = scenario.load  # type: ignore[attr-defined]
+    assert [load.users_at(t) for t in (0, 9.9, 10, 14.9, 15, 500)] == [5, 5, 9, 9, 9, 9]
+    assert scenario.phases[2].users == 40  # type: ignore[attr-defined]
 
 
 def test_fault_types_list_every_fault_model() -> None:

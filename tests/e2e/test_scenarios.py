@@ -1,0 +1,67 @@
+"""The scenario library, each scenario through the real CLI against both profiles: PASS on the
+normal platform, FAIL on the fragile one with the expectation the scenario is about named.
+
+Each runs at the smallest time scale its platform reaction times allow (a status page needs
+about 11 s to call a queue delayed, whatever the scale), so the scaled bounds stay meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_run import REPO, _harness_run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# scenario -> (time scale, what the fragile platform must fail: substrings of failed names)
+LIBRARY = {
+    "upload-cdn-degraded": ("0.5", ["p95 upload", "status upload"]),
+    "moderation-frozen": ("0.7", ["nothing_published_unmoderated", "status moderation"]),
+    "metrics-delayed": ("0.7", ["no_lost_events", "p95 feed", "status metrics"]),
+    "feed-replication-lag": ("0.6", ["probe feed_state", "status feed"]),
+    "cdn-edge-outage": ("0.5", ["error_rate play"]),
+    "region-failover": ("0.7", ["failover feed to feed-b", "error_rate feed"]),
+    "canary-bad-release": ("0.7", ["rollout search rolled_back", "error_rate search"]),
+    "canary-good-release": ("0.7", ["error_rate search"]),
+    "retry-storm": ("0.6", ["probe retry_ratio", "p95 feed"]),
+}
+
+
+def _run(tmp_path: Path, name: str, profile: str) -> tuple[int, str, dict[str, object]]:
+    scale, _ = LIBRARY[name]
+    result = _harness_run(
+        f"scenarios/{name}.yaml", tmp_path, "--time-scale", scale, "--profile", profile
+    )
+    journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"][0]
+    return result.returncode, result.stderr, journal
+
+
+def _failed(journal: dict[str, object]) -> list[str]:
+    results = journal["expectations"] + journal["invariants"]  # type: ignore[operator]
+    return [f"{r['name']}: {r['measured']} vs {r['threshold']}" for r in results if not r["passed"]]
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY))
+def test_the_scenario_passes_on_the_normal_platform(tmp_path: Path, name: str) -> None:
+    code, stderr, journal = _run(tmp_path, name, "normal")
+    assert code == 0, (_failed(journal), journal["reason"], stderr[-2000:])
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY))
+def test_the_scenario_fails_on_the_fragile_platform_for_its_reason(
+    tmp_path: Path, name: str
+) -> None:
+    code, stderr, journal = _run(tmp_path, name, "fragile")
+    failed = _failed(journal)
+    assert code == 1, (failed, journal["reason"], stderr[-2000:])
+    for reason in LIBRARY[name][1]:
+        assert any(f.startswith(reason) for f in failed), (reason, failed)
+
+
+def test_every_shipped_scenario_is_in_the_library_tests() -> None:
+    shipped = {p.stem for p in (REPO / "scenarios").glob("*.yaml")}
+    assert shipped - {"search-outage", "weekend-outage"} == set(LIBRARY)
