@@ -55,9 +55,7 @@ def _probe(**fields: Any) -> ProbeExpectation:
     return ProbeExpectation.model_validate(fields)
 
 
-def test_the_feed_state_is_what_the_feed_says_of_itself(
-    prober: Prober, fake: FakePlatform
-) -> None:
+def test_the_feed_state_is_what_the_feed_says_of_itself(prober: Prober, fake: FakePlatform) -> None:
     state = _probe(probe="feed_state", equals="stale")
     assert prober.read(state) == "fresh"
     fake.feed["stale"] = True
