@@ -28,7 +28,7 @@ from harness.faults.active import ActiveFault
 from harness.load import LOCUSTFILE, LoadRunner, figures, read_samples
 from harness.load.result import History, Sample
 from harness.platform import Platform
-from harness.scenario.model import MetricExpectation, Scenario
+from harness.scenario.model import Fault, MetricExpectation, RolloutFault, Scenario
 
 __all__ = ["RunContext", "run_scenario"]
 
@@ -163,6 +163,13 @@ def _verdict(journal: dict[str, Any]) -> None:
         journal["reason"] = ", ".join(r["name"] for r in results if not r["passed"])
 
 
+def _scaled(spec: Fault, scale: float) -> Fault:
+    """A rollout's judging interval is part of the timeline: it shrinks with the run."""
+    if isinstance(spec, RolloutFault):
+        return spec.model_copy(update={"interval": max(spec.interval * scale, 0.2)})
+    return spec
+
+
 class _PhaseWalker:
     """Walks the timeline: each phase applies its faults, is observed, removes its faults."""
 
@@ -205,7 +212,8 @@ class _PhaseWalker:
         for p_index, phase in enumerate(self.scenario.phases):
             record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
             self.journal["phases"].append(record)
-            for f_index, spec in enumerate(phase.faults):
+            for f_index, written in enumerate(phase.faults):
+                spec = _scaled(written, scale)
                 fault = create_fault(
                     spec,
                     self.ctx.run_id,

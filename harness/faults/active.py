@@ -146,6 +146,7 @@ def _rollout(spec: RolloutFault, gateway_url: str | None) -> ActiveFault:
         "build": spec.build,
         "steps": spec.steps,
         "interval_s": spec.interval,
+        **({"analysis": spec.analysis} if spec.analysis else {}),
     }
     try:
         response = httpx.post(

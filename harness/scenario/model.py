@@ -241,7 +241,10 @@ class RolloutFault(_FaultBase):
     steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
         default_factory=lambda: [5, 25, 50, 100]
     )
-    interval: Duration = 10.0
+    interval: Duration = Field(default=10.0, description="Between judgements (time-scaled)")
+    analysis: dict[str, float] | None = Field(
+        default=None, description="The controller's analysis settings, e.g. {min_samples: 15}"
+    )
 
 
 Fault = Annotated[
