@@ -22,7 +22,7 @@ LIBRARY = {
     "moderation-frozen": ("0.7", ["nothing_published_unmoderated", "status moderation"]),
     "metrics-delayed": ("0.7", ["no_lost_events", "p95 feed", "status metrics"]),
     "feed-replication-lag": ("0.6", ["probe feed_state", "status feed"]),
-    "cdn-edge-outage": ("0.5", ["error_rate play"]),
+    "cdn-edge-outage": ("0.7", ["error_rate play"]),
     "region-failover": ("0.8", ["failover feed to feed-b", "error_rate feed"]),
     "canary-bad-release": ("0.7", ["rollout search rolled_back", "error_rate search"]),
     "canary-good-release": ("0.7", ["error_rate search"]),
