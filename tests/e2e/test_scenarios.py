@@ -23,7 +23,7 @@ LIBRARY = {
     "metrics-delayed": ("0.7", ["no_lost_events", "p95 feed", "status metrics"]),
     "feed-replication-lag": ("0.6", ["probe feed_state", "status feed"]),
     "cdn-edge-outage": ("0.7", ["error_rate play"]),
-    "region-failover": ("0.8", ["failover feed to feed-b", "error_rate feed"]),
+    "region-failover": ("0.8", ["failover feed to feed-b", "throughput feed"]),
     "canary-bad-release": ("0.7", ["rollout search rolled_back", "error_rate search"]),
     "canary-good-release": ("0.7", ["error_rate search"]),
     "retry-storm": ("0.6", ["probe retry_ratio", "p95 feed"]),
