@@ -66,8 +66,23 @@ def test_search_outage_fails_on_the_fragile_platform_for_its_reason(tmp_path: Pa
     assert "measured" in junit
 
 
-# Ten moments spread over a run at time scale 0.5 (about 45 s): platform start-up, warm-up,
+# Ten moments spread over a run at time scale 0.5 (about 47 s): platform start-up, warm-up,
 # each phase with its fault applied, and the judgement; seeded so a failure can be replayed.
+# The run is a fixed copy of search-outage, so tuning the library cannot move the moments.
+INTERRUPTED = """\
+name: interrupted
+description: search blackholed with every kind of cleanup to do; interrupted at some moment
+load: {users: 12, spawn_rate: 12, mix: {viewer: 6, searcher: 4, creator: 2}}
+phases:
+  - {name: baseline, duration: 20s}
+  - name: search-blackholed
+    duration: 30s
+    faults:
+      - {type: timeout, link: gateway-search, attributes: {timeout: 0}}
+      - {type: pause, service: moderation-worker}
+  - {name: recovery, duration: 20s}
+invariants: [no_lost_uploads, {name: all_uploads_terminal, within: 20s}]
+"""
 _RNG = random.Random(20261127)
 MOMENTS = sorted(_RNG.uniform(lo, lo + 5) for lo in range(1, 41, 8)) * 2
 SIGNALS = [signal.SIGINT] * 5 + [signal.SIGTERM] * 5
@@ -78,13 +93,15 @@ def test_an_interrupted_run_leaves_no_fault_and_no_process(
     tmp_path: Path, sig: signal.Signals, moment: float
 ) -> None:
     base = free_base_port()
+    scenario = tmp_path / "interrupted.yaml"
+    scenario.write_text(INTERRUPTED)
     run = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "harness",
             "run",
-            "scenarios/search-outage.yaml",
+            str(scenario),
             "--time-scale",
             "0.5",
             "--report-dir",
