@@ -449,11 +449,15 @@ def _interrupt(*_: Any) -> None:
 def main() -> None:
     """Console-script entry point: HarnessError -> message on stderr + its exit code.
 
-    SIGTERM behaves like Ctrl-C from the first moment, so every command's cleanup (finally
-    blocks) runs for both; commands that serve in the foreground install their own handlers.
+    SIGTERM behaves like Ctrl-C from the first moment (and SIGINT is handled even when the
+    parent started us with it ignored), so every command's cleanup (finally blocks) runs for
+    both; commands that serve in the foreground install their own handlers.
     An interrupted command exits 3: it did not finish, whatever it found so far.
     """
     signal.signal(signal.SIGTERM, _interrupt)
+    # A process started in the background by a script inherits SIGINT ignored; an explicit
+    # SIGINT must still stop the harness and clean up, so Ctrl-C always means the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cli.main(standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

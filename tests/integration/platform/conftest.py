@@ -19,11 +19,14 @@ from harness.platform.platform import _port_free, port_owner
 from mock_platform.services.gateway import make_token
 
 TOPOLOGY = load_topology(DEFAULT_TOPOLOGY)
-_bases = itertools.count(21000, 700)
+# Blocks below the kernel's ephemeral range (32768+): a client's outgoing connection can take
+# a port there between our check and a service's bind. Cycled: each block is checked first.
+_BLOCKS = range(21000, 32768 - 700, 700)
+_bases = itertools.cycle(_BLOCKS)
 
 
 def free_base_port() -> int:
-    for base in _bases:
+    for base in itertools.islice(_bases, len(_BLOCKS)):
         if all(_port_free(port) for _, port in port_owner(TOPOLOGY, base, external_proxy=False)):
             return base
     raise AssertionError("no free port block")
