@@ -115,6 +115,9 @@ def test_identical_canary_is_promoted(api: Api) -> None:
 @pytest.mark.usefixtures("no_rollout_left")
 def test_a_canary_that_crashes_on_start_is_rolled_back(api: Api) -> None:
     rollout = _rollout(api, "v2-crash", [5, 100])
+    if api.fragile:  # a big-bang deploy never checks readiness: the crashed build is promoted
+        assert rollout["state"] == "promoted"
+        return
     assert rollout["state"] == "rolled_back"
     assert "exited at start" in rollout["reason"]
 
