@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from harness.engine.console import PlainView
-from harness.engine.session import SessionOptions, execute
+from harness.engine.session import SessionOptions, execute, open_platform
 from harness.errors import HarnessError
 from harness.faults import FaultLedger, ToxiproxyClient, create_fault, sweep_dead_runs
 from harness.faults.active import ActiveFault
@@ -139,20 +139,8 @@ class ScenarioItem(pytest.Item):
 @pytest.fixture(scope="session")
 def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     """The platform under test for the whole session (started here unless --chaos-gateway)."""
-    options = _options(request.config)
-    topology = load_topology(DEFAULT_TOPOLOGY)
-    if options.gateway:
-        plat = Platform.attach(topology, options.gateway, options.toxiproxy_url)
-    else:
-        run_dir = Path(".chaos") / "pytest" / secrets.token_hex(4)
-        plat = Platform(
-            topology,
-            options.base_port or topology.base_port,
-            run_dir.resolve(),
-            options.profile or "normal",
-            options.toxiproxy_url,
-        )
-        plat.up()
+    run_dir = (Path(".chaos") / "pytest" / secrets.token_hex(4)).resolve()
+    plat = open_platform(_options(request.config), run_dir)
     try:
         yield plat
     finally:

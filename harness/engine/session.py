@@ -15,7 +15,7 @@ import dataclasses
 import secrets
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ from harness.report import write_reports
 from harness.scenario import Scenario, load_scenario
 from harness.scenario.model import PROCESS_FAULTS
 
-__all__ = ["SessionOptions", "execute", "load_scenarios", "new_run_id", "run_session"]
+__all__ = [
+    "SessionOptions",
+    "execute",
+    "load_scenarios",
+    "new_run_id",
+    "open_platform",
+    "run_session",
+]
 
 
 def new_run_id() -> str:
@@ -138,6 +145,32 @@ def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> Non
                     )
 
 
+def open_platform(
+    options: SessionOptions,
+    run_dir: Path,
+    profile: str | None = None,
+    echo: Callable[[str], None] = lambda _line: None,
+) -> Platform:
+    """The platform a run uses, up and healthy: the one at --gateway, or a new one here
+    (profile: --profile, else the scenario's, else normal). The caller calls down()."""
+    topology = load_topology(DEFAULT_TOPOLOGY)
+    if options.gateway:
+        return Platform.attach(topology, options.gateway, options.toxiproxy_url, echo=echo)
+    chosen = options.profile or profile or "normal"
+    plat = Platform(
+        topology,
+        options.base_port or topology.base_port,
+        run_dir,
+        chosen,
+        options.toxiproxy_url,
+        echo=echo,
+        seed=options.seed,
+    )
+    echo(f"bringing the platform up ({chosen})")
+    plat.up()
+    return plat
+
+
 def _one(
     scenario: Scenario,
     run_id: str,
@@ -146,26 +179,11 @@ def _one(
     view: RunView,
 ) -> dict[str, Any]:
     scenario_dir = run_dir / scenario.name
-    topology = load_topology(DEFAULT_TOPOLOGY)
 
     def say(line: str) -> None:
         view.say(f"[{scenario.name}] {line}")
 
-    if options.gateway:
-        plat = Platform.attach(topology, options.gateway, options.toxiproxy_url, echo=say)
-    else:
-        chosen = options.profile or scenario.profile or "normal"
-        plat = Platform(
-            topology,
-            options.base_port or topology.base_port,
-            scenario_dir / "platform",
-            chosen,
-            options.toxiproxy_url,
-            echo=say,
-            seed=options.seed,
-        )
-        say(f"bringing the platform up ({chosen})")
-        plat.up()
+    plat = open_platform(options, scenario_dir / "platform", scenario.profile, say)
     try:
         context = RunContext(
             run_id,
