@@ -306,6 +306,28 @@ def schema(output: Path) -> None:
     _say(f"wrote {output}; point editors at it with: # yaml-language-server: $schema=<path>")
 
 
+@cli.command()
+@click.argument(
+    "run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+def report(run_dirs: tuple[Path, ...]) -> None:
+    """Re-render report.html of each run directory from its journal.json, and the index.
+
+    \b
+    Example:
+      harness report reports/latest
+    """
+    from harness.report import load_journals, write_html
+
+    for given in run_dirs:
+        run_dir = given.resolve()
+        if not run_dir.is_dir():
+            raise ConfigError(f"{given}: no such run directory")
+        journals = load_journals(run_dir)
+        write_html(run_dir, journals)
+        _say(f"wrote {run_dir / 'report.html'} and {run_dir.parent / 'index.html'}")
+
+
 DEFAULT_RUN_DIR = Path(".chaos/platform")
 
 

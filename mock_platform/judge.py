@@ -18,6 +18,10 @@ from typing import Any
 
 import numpy as np
 
+# Imported with the module (the gateway's start), not at the first judgement: importing
+# scipy.stats takes seconds here, and inside the event loop it stalled every request.
+from scipy.stats import mannwhitneyu
+
 __all__ = ["Analysis", "Sample", "Verdict", "hodges_lehmann", "judge"]
 
 
@@ -89,8 +93,6 @@ def judge(canary: Sequence[Sample], baseline: Sequence[Sample], analysis: Analys
             {"canary_samples": len(canary), "baseline_samples": len(baseline)},
         )
     # Imported here: scipy costs a second of start-up, and only a judging gateway needs it.
-    from scipy.stats import mannwhitneyu
-
     canary, baseline = _cap(canary), _cap(baseline)
     alpha = 1.0 - analysis.confidence
     c_lat = [s.latency_s * 1000 for s in canary if s.ok]

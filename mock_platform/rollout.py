@@ -225,7 +225,10 @@ class RolloutController:
             if self.settings.fragile:
                 rollout.event("judged", "promoting without analysis (fragile profile)")
                 return True
-            verdict = judge(rollout.canary, rollout.baseline, rollout.analysis)
+            # off the event loop: the statistics must not hold up the requests being judged
+            verdict = await asyncio.to_thread(
+                judge, list(rollout.canary), list(rollout.baseline), rollout.analysis
+            )
             rollout.event(
                 "judged",
                 f"{verdict.outcome}: " + ("; ".join(verdict.reasons) or "ok"),

@@ -27,6 +27,7 @@ from rich.text import Text
 __all__ = ["LiveFigures", "PlainView", "RichView", "RunView", "choose_view"]
 
 LIVE_EVERY_S = 10.0
+PAGE_STYLES = {"operational": "green", "degraded": "yellow", "outage": "bold red"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +56,14 @@ class RunView(Protocol):
     ) -> None: ...
 
     def tick(
-        self, elapsed_s: float, live: list[LiveFigures], states: list[tuple[bool | None, str]]
-    ) -> None: ...
+        self,
+        elapsed_s: float,
+        live: list[LiveFigures],
+        states: list[tuple[bool | None, str]],
+        page: dict[str, str] | None = None,
+    ) -> None:
+        """page: the status page as users see it, component -> state."""
+        ...
 
     def close(self) -> None: ...
 
@@ -102,13 +109,21 @@ class PlainView:
         )
 
     def tick(
-        self, elapsed_s: float, live: list[LiveFigures], states: list[tuple[bool | None, str]]
+        self,
+        elapsed_s: float,
+        live: list[LiveFigures],
+        states: list[tuple[bool | None, str]],
+        page: dict[str, str] | None = None,
     ) -> None:
         if time.monotonic() - self._last_live < LIVE_EVERY_S or not live:
             return
         self._last_live = time.monotonic()
+        troubled = {k: v for k, v in (page or {}).items() if v != "operational"}
+        status = ", ".join(f"{k} {v}" for k, v in troubled.items()) or "all operational"
         self._print(
-            f"[{self._scenario}] {elapsed_s:.0f} s: " + " | ".join(_live_text(i) for i in live)
+            f"[{self._scenario}] {elapsed_s:.0f} s: "
+            + " | ".join(_live_text(i) for i in live)
+            + (f" | status page: {status}" if page else "")
         )
 
     def close(self) -> None:
@@ -126,6 +141,7 @@ class _Panel:
     expectations: list[str] = dataclasses.field(default_factory=list)
     states: list[tuple[bool | None, str]] = dataclasses.field(default_factory=list)
     live: list[LiveFigures] = dataclasses.field(default_factory=list)
+    page: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class RichView:
@@ -169,18 +185,26 @@ class RichView:
         faults: list[str],
         expectations: list[str],
     ) -> None:
+        page = self.panel.page
         self.panel = _Panel(
             scenario, position, name, seconds, 0.0, list(faults), list(expectations)
         )
+        self.panel.page = page
         self.panel.states = [(None, "") for _ in expectations]
         self._ensure()
         self._refresh()
 
     def tick(
-        self, elapsed_s: float, live: list[LiveFigures], states: list[tuple[bool | None, str]]
+        self,
+        elapsed_s: float,
+        live: list[LiveFigures],
+        states: list[tuple[bool | None, str]],
+        page: dict[str, str] | None = None,
     ) -> None:
         self.panel.elapsed = elapsed_s
         self.panel.live = live
+        if page:
+            self.panel.page = page
         if states:
             self.panel.states = states
         self._refresh()
@@ -216,12 +240,18 @@ class RichView:
                 "-" if math.isnan(item.p95_s) else f"{item.p95_s * 1000:.0f} ms",
                 style="red" if item.error_rate > 0.01 else "",
             )
+        page = Text("status page: ", style="dim")
+        for component, shown in panel.page.items():
+            page.append(f"{component} ", style="")
+            page.append(f"{shown}  ", style=PAGE_STYLES.get(shown, "dim"))
+        if not panel.page:
+            page.append("not read yet", style="dim")
         checks = Text()
         for text, (state, measured) in zip(panel.expectations, panel.states, strict=False):
             mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("…", "dim")}[state]
             checks.append(f"{mark} {text}", style=style)
             checks.append(f"  {measured}\n" if measured else "\n", style="dim")
-        return Group(head, bar, faults, live, checks)
+        return Group(head, bar, faults, page, live, checks)
 
     def close(self) -> None:
         if self._started:

@@ -15,12 +15,13 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from harness.engine.console import LiveFigures, PlainView, RunView
 from harness.engine.expectations import ExpectationResult, Observation, judge_metric, judge_observed
+from harness.engine.observer import StateObserver
 from harness.engine.probes import Prober
 from harness.errors import HarnessError
 from harness.faults import FaultLedger, create_fault, sweep_dead_runs
@@ -28,11 +29,12 @@ from harness.faults.active import ActiveFault
 from harness.load import LOCUSTFILE, LoadRunner, figures, read_samples
 from harness.load.result import History, Sample
 from harness.platform import Platform
-from harness.scenario.model import Fault, MetricExpectation, RolloutFault, Scenario
+from harness.scenario.model import Fault, MetricExpectation, Phase, RolloutFault, Scenario
 
-__all__ = ["RunContext", "run_scenario"]
+__all__ = ["Aborted", "PhaseGate", "RunContext", "run_scenario"]
 
 OBSERVE_EVERY_S = 0.5
+GATE_WAIT_BUDGET_S = 3600.0  # a game day's load may wait this long in all at the prompts
 LIVE_WINDOW_S = 5  # live figures cover the last few complete seconds
 
 
@@ -48,10 +50,29 @@ class RunContext:
     seed: int | None = None
     remote_workers: int = 0
     master_bind: str = "127.0.0.1"
+    gate: PhaseGate | None = None
 
 
-class _Aborted(Exception):
-    pass
+class Aborted(Exception):
+    """The run stops early on purpose (an abort condition, an operator): cleaned up, reported."""
+
+
+class PhaseGate(Protocol):
+    """A person between the phases (a game day): may skip faults, add notes, or abort."""
+
+    def before_phase(
+        self,
+        index: int,
+        phase: Phase,
+        event: Callable[[str, str], None],
+        idle: Callable[[], None],
+    ) -> set[int]:
+        """Indices of the phase's faults to skip; call idle() while waiting; may raise Aborted."""
+        ...
+
+    def during_phase(self, event: Callable[[str, str], None]) -> None:
+        """Called about twice a second while a phase runs; may raise Aborted."""
+        ...
 
 
 def _new_journal(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
@@ -63,6 +84,7 @@ def _new_journal(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         "started_at": time.time(),
         "events": [],
         "phases": [],
+        "faults": [],
         "expectations": [],
         "invariants": [],
         "status": "passed",
@@ -85,7 +107,7 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
     load = LoadRunner(
         plat.gateway_url,
         ctx.run_dir / "load",
-        scenario.duration_s * scale + warmup + 5,
+        scenario.duration_s * scale + warmup + 5 + (GATE_WAIT_BUDGET_S if ctx.gate else 0),
         users=scenario.load.users,
         spawn_rate=scenario.load.spawn_rate,
         mix={str(k): v for k, v in scenario.load.mix.items()},
@@ -103,13 +125,14 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
     )
     metrics_url = prober.service_url("metrics")
     events_before = _event_count(metrics_url) or 0
-    walker = _PhaseWalker(scenario, ctx, ledger, load, prober, journal, event)
+    observer = StateObserver(plat.gateway_url, journal, event)
+    walker = _PhaseWalker(scenario, ctx, ledger, load, prober, journal, event, observer)
     try:
         if swept:
             event("sweep", f"undid {swept} leftover fault steps of dead runs")
         _start_load(load, walker, ctx, event, warmup)
         walker.walk()
-    except _Aborted as exc:
+    except Aborted as exc:
         journal["status"], journal["reason"] = "aborted", str(exc)
         event("aborted", str(exc))
     except HarnessError as exc:
@@ -123,6 +146,7 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
         leftovers = ledger.remove_all()
         load.stop()
         prober.close()
+        observer.finish()
         if leftovers:
             journal["status"], journal["reason"] = (
                 "errored",
@@ -182,8 +206,10 @@ class _PhaseWalker:
         prober: Prober,
         journal: dict[str, Any],
         event: Callable[[str, str], None],
+        observer: StateObserver,
     ) -> None:
         self.scenario = scenario
+        self.observer = observer
         self.ctx = ctx
         self.ledger = ledger
         self.load = load
@@ -208,11 +234,18 @@ class _PhaseWalker:
     def walk(self) -> None:
         scale, plat = self.ctx.time_scale, self.ctx.platform
         names = [phase.name for phase in self.scenario.phases]
-        ending: dict[int, list[tuple[str, ActiveFault]]] = {}  # phase index -> faults it ends
+        # phase index -> the faults it ends, each with its window in the journal
+        ending: dict[int, list[tuple[ActiveFault, dict[str, Any]]]] = {}
+        self.observer.poll(force=True)
         for p_index, phase in enumerate(self.scenario.phases):
+            gate = self.ctx.gate
+            skipped = gate.before_phase(p_index, phase, self.event, self._idle) if gate else set()
             record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
             self.journal["phases"].append(record)
             for f_index, written in enumerate(phase.faults):
+                if f_index in skipped:
+                    self.event("fault_skipped", f"{phase.name}: {written.type} skipped")
+                    continue
                 spec = _scaled(written, scale)
                 fault = create_fault(
                     spec,
@@ -223,9 +256,12 @@ class _PhaseWalker:
                     plat.gateway_url,
                 )
                 last = names.index(spec.until) if spec.until else p_index
-                ending.setdefault(last, []).append((phase.name, self.ledger.add(fault)))
+                active = self.ledger.add(fault)
+                window = {"label": fault.label, "phase": phase.name, "start": time.time()}
+                self.journal["faults"].append(window)  # its "end" is set when it is removed
+                ending.setdefault(last, []).append((active, window))
                 self.event("fault_applied", f"{phase.name}: {fault.label}")
-            record["faults"] = [f.label for _, faults in ending.items() for _, f in faults]
+            record["faults"] = [f.label for faults in ending.values() for f, _ in faults]
             self.prober.new_phase()
             self.event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
             labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
@@ -239,15 +275,26 @@ class _PhaseWalker:
             )
             self._observe(p_index, phase.duration * scale, record)
             record["end"] = time.time()
-            for began, fault in ending.pop(p_index, []):
+            for fault, window in ending.pop(p_index, []):
                 self.ledger.remove(fault)
-                self.event("fault_removed", f"{began}: {fault.label} removed")
+                window["end"] = time.time()
+                self.event("fault_removed", f"{window['phase']}: {fault.label} removed")
+
+    def _idle(self) -> None:
+        """Between phases (a game day's prompt): keep watching the platform and the load."""
+        self.observer.poll()
+        self.ledger.remove_expired()
+        if not self.load.alive():
+            raise HarnessError(f"the load generator stopped early:\n{self.load.log_tail()}")
 
     def _observe(self, p_index: int, seconds: float, record: dict[str, Any]) -> None:
         phase = self.scenario.phases[p_index]
         start = time.time()
         while (elapsed := time.time() - start) < seconds:
             self._steer(p_index)
+            self.observer.poll()
+            if self.ctx.gate:
+                self.ctx.gate.during_phase(self.event)
             for e_index, expectation in enumerate(phase.expect):
                 if not isinstance(expectation, MetricExpectation):
                     reading = Observation(elapsed, self.prober.read(expectation))
@@ -286,7 +333,8 @@ class _PhaseWalker:
             (None if r.measured == "no data" else r.passed, r.measured)
             for r in self._so_far(p_index, record)
         ]
-        self.ctx.view.tick(elapsed, live, states)
+        page = {key: str(c.get("state")) for key, c in self.observer.components.items()}
+        self.ctx.view.tick(elapsed, live, states, page)
 
     def _check_abort(self, record: dict[str, Any]) -> None:
         if not self.scenario.abort:
@@ -300,7 +348,7 @@ class _PhaseWalker:
             )
             bound = rule.max.value if rule.max else math.inf
             if not math.isnan(value) and value > bound:
-                raise _Aborted(
+                raise Aborted(
                     f"abort condition: {rule.metric} {rule.endpoint} {value:.3g} > {bound:g}"
                     f" over {span:g} s in phase {record['name']}"
                 )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine.console import RunView
-from harness.engine.runner import RunContext, run_scenario
+from harness.engine.runner import PhaseGate, RunContext, run_scenario
 from harness.errors import ConfigError, EnvironmentFailure, ResilienceFailure
 from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
 from harness.report import write_reports
@@ -69,6 +69,9 @@ class SessionOptions:
     seed: int | None = None
     gateway: str | None = None  # reuse this running platform instead of starting one
     toxiproxy_url: str | None = None  # a Toxiproxy server to use instead of the embedded proxy
+    gate: PhaseGate | None = None  # a game day's operator between the phases
+    # more reports from the same journals (a game day's post-mortem), even when interrupted
+    more_reports: Callable[[Path, list[dict[str, Any]]], None] | None = None
 
 
 def load_scenarios(paths: list[Path], tags: set[str]) -> list[Scenario]:
@@ -97,7 +100,7 @@ def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> li
             f"{journal['status'].upper():8} {journal['scenario']['name']}"
             + (f": {journal['reason']}" if journal["reason"] else "")
         )
-    view.say(f"reports: {run_dir}/summary.md, junit.xml, journal.json")
+    view.say(f"reports: {run_dir}/report.html, summary.md, junit.xml, journal.json")
     statuses = {j["status"] for j in journals}
     if statuses & {"errored", "aborted"}:
         raise EnvironmentFailure("a scenario errored or was aborted (see the reports)")
@@ -125,7 +128,11 @@ def execute(
     finally:
         view.close()
         if journals:
-            write_reports(run_dir, journals)
+            problem = write_reports(run_dir, journals)
+            if problem:
+                view.say(f"report.html not written: {problem}")
+            if options.more_reports:
+                options.more_reports(run_dir, journals)
     return run_dir, journals
 
 
@@ -196,6 +203,7 @@ def _one(
             options.seed,
             options.remote_workers,
             options.master_bind,
+            options.gate,
         )
         return run_scenario(scenario, context)
     finally:

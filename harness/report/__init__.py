@@ -1,9 +1,13 @@
 """Reports render a journal and nothing more.
 
-journal (dict) -> journal.json (everything) | junit.xml (a testcase per expectation) |
-                  summary.md (a table for a pull request) ; written atomically
+journal (dict) -> journal.json (everything, written first) | junit.xml (a testcase per
+                  expectation) | summary.md (a table for a pull request) | report.html (charts
+                  and tables, self-contained) ; then reports/index.html (every run, trends)
+Each file is written atomically (temp file + rename). `harness report RUN_DIR` re-renders the
+HTML of an old run from its journal.json.
 """
 
-from harness.report.write import write_reports
+from harness.report.html import load_journals
+from harness.report.write import write_html, write_index, write_reports
 
-__all__ = ["write_reports"]
+__all__ = ["load_journals", "write_html", "write_index", "write_reports"]

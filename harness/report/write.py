@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-__all__ = ["junit_xml", "summary_md", "write_reports"]
+from harness.report.html import index_html, report_html
+
+__all__ = ["junit_xml", "summary_md", "write_html", "write_index", "write_reports"]
 
 ICON = {"passed": "PASS", "failed": "FAIL", "errored": "ERROR", "aborted": "ABORTED"}
 
@@ -72,7 +74,21 @@ def summary_md(journals: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_reports(run_dir: Path, journals: list[dict[str, Any]]) -> None:
+def write_html(run_dir: Path, journals: list[dict[str, Any]]) -> None:
+    """report.html of the run, then the index of every run beside it."""
+    _atomic(run_dir / "report.html", report_html(run_dir.name, journals))
+    write_index(run_dir.parent)
+
+
+def write_index(reports_dir: Path) -> None:
+    _atomic(reports_dir / "index.html", index_html(reports_dir))
+
+
+def write_reports(run_dir: Path, journals: list[dict[str, Any]]) -> str | None:
+    """journal.json first: whatever happens to the rest, the run's data is on disk.
+
+    Returns why report.html could not be drawn (a chart must never hide a verdict), else None.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     _atomic(run_dir / "journal.json", json.dumps({"runs": journals}, indent=1, default=str))
     _atomic(run_dir / "junit.xml", junit_xml(journals))
@@ -82,3 +98,8 @@ def write_reports(run_dir: Path, journals: list[dict[str, Any]]) -> None:
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run_dir.name)
     os.replace(tmp, latest)
+    try:
+        write_html(run_dir, journals)
+    except Exception as exc:  # the verdict and journal stand without the HTML
+        return f"{type(exc).__name__}: {exc} (re-render with: harness report {run_dir})"
+    return None
