@@ -29,6 +29,7 @@ chaos: $(STAMP) ## run the default scenario suite on the local platform (fails o
 	  $(if $(PROFILE),--profile $(PROFILE),)
 
 test: $(STAMP) ## run the test suite (unit, integration, e2e)
+	@scripts/system-deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + ruff format --check + mypy --strict

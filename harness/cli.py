@@ -130,6 +130,38 @@ def _base_port_option(func: Any) -> Any:
 SCHEMA_PATH = Path("scenarios/scenario.schema.json")
 
 
+def _run_options(func: Any) -> Any:
+    """What ``run`` and ``gameday`` share: profile, time scale, reports, seed, plain output."""
+    options = [
+        click.option(
+            "--profile",
+            type=click.Choice(["normal", "fragile"]),
+            default=None,
+            help="Platform profile (default: the scenario's, else normal).",
+        ),
+        click.option(
+            "--time-scale",
+            type=click.FloatRange(0.05, 10),
+            default=1.0,
+            show_default=True,
+            help="Multiply every duration (0.25 for CI).",
+        ),
+        click.option(
+            "--report-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("reports"),
+            show_default=True,
+        ),
+        click.option(
+            "--seed", type=int, help="Seed the load's choices and the proxy's toxicity draws."
+        ),
+        click.option("--plain", is_flag=True, help="Plain line output even on a terminal."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
     paths: list[Path] = []
     for path in items:
@@ -147,25 +179,7 @@ def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
 @cli.command()
 @click.argument("scenarios", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--tags", default="", help="Only scenarios with one of these tags (comma-separated).")
-@click.option(
-    "--profile",
-    type=click.Choice(["normal", "fragile"]),
-    default=None,
-    help="Platform profile (default: the scenario's, else normal).",
-)
-@click.option(
-    "--time-scale",
-    type=click.FloatRange(0.05, 10),
-    default=1.0,
-    show_default=True,
-    help="Multiply every duration (0.25 for CI).",
-)
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-)
+@_run_options
 @click.option(
     "--workers",
     type=click.IntRange(0, 64),
@@ -188,13 +202,11 @@ def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
     callback=lambda _ctx, _param, value: _host_port(value),
     help="Where the Locust master listens for workers.",
 )
-@click.option("--seed", type=int, help="Seed the load's choices and the proxy's toxicity draws.")
 @click.option(
     "--gateway",
     metavar="URL",
     help="Reuse a running platform (harness platform up) instead of starting one per scenario.",
 )
-@click.option("--plain", is_flag=True, help="Plain line output even on a terminal.")
 @_base_port_option
 def run(
     scenarios: tuple[Path, ...],
@@ -304,6 +316,67 @@ def schema(output: Path) -> None:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(output)
     _say(f"wrote {output}; point editors at it with: # yaml-language-server: $schema=<path>")
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--auto", is_flag=True, help="Run unattended: same plan and output, no prompts.")
+@_run_options
+@_base_port_option
+def gameday(
+    scenario: Path,
+    auto: bool,
+    profile: str | None,
+    time_scale: float,
+    report_dir: Path,
+    seed: int | None,
+    plain: bool,
+    base_port: int | None,
+) -> None:
+    """Run one scenario as a game-day drill, phase by phase, and draft postmortem.md.
+
+    \b
+    Before each phase it shows what will be injected and what should hold, then waits:
+      Enter  start the phase        s  skip a fault (s 2: the second)
+      n      add a note (n TEXT)    a  abort: remove every fault, stop, report
+    While a phase runs, a + Enter aborts and n + Enter adds a note.
+    Exit codes as for run; an aborted drill exits 3 and still writes its post-mortem.
+    """
+    from harness.engine.console import choose_view
+    from harness.engine.session import SessionOptions, load_scenarios, run_session
+    from harness.gameday import AutoOperator, Operator, postmortem_md
+
+    if not auto and not sys.stdin.isatty():
+        raise ConfigError("a drill needs a terminal to answer its prompts; add --auto to run it")
+    chosen = load_scenarios(_scenario_paths((scenario,)), set())
+    if len(chosen) != 1:
+        raise ConfigError(f"{scenario}: a drill runs one scenario; {len(chosen)} found")
+    view = choose_view(plain=plain)
+    total = len(chosen[0].phases)
+    operator = (
+        AutoOperator(view, total, time_scale)
+        if auto
+        else Operator(view, total, time_scale, sys.stdin, sys.stderr)
+    )
+
+    def write_postmortem(run_dir: Path, journals: list[dict[str, Any]]) -> None:
+        path = run_dir / "postmortem.md"
+        tmp = path.with_name(".postmortem.md.tmp")
+        tmp.write_text(postmortem_md(journals[0]), encoding="utf-8")
+        tmp.replace(path)
+        view.say(f"post-mortem draft: {path}")
+
+    options = SessionOptions(
+        profile=profile,
+        time_scale=time_scale,
+        report_dir=report_dir,
+        base_port=base_port,
+        seed=seed,
+        toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+        gate=operator,
+        more_reports=write_postmortem,
+    )
+    run_session([scenario], options, view)
 
 
 @cli.command()

@@ -27,6 +27,7 @@ from rich.text import Text
 __all__ = ["LiveFigures", "PlainView", "RichView", "RunView", "choose_view"]
 
 LIVE_EVERY_S = 10.0
+KIND_PREFIX = {"note": "note: "}
 PAGE_STYLES = {"operational": "green", "degraded": "yellow", "outage": "bold red"}
 
 
@@ -90,7 +91,7 @@ class PlainView:
 
     def event(self, scenario: str, kind: str, message: str) -> None:
         if kind != "phase":  # phase() prints it with its expectations
-            self._print(f"[{scenario}] {message}")
+            self._print(f"[{scenario}] {KIND_PREFIX.get(kind, '')}{message}")
 
     def phase(
         self,
@@ -169,8 +170,9 @@ class RichView:
             "fault_removed": "green",
             "aborted": "bold red",
             "errored": "bold red",
+            "note": "bold cyan",
         }.get(kind, "")
-        self.console.print(Text(f"[{scenario}] {message}", style=style))
+        self.console.print(Text(f"[{scenario}] {KIND_PREFIX.get(kind, '')}{message}", style=style))
         if kind == "fault_removed":
             label = message.split(": ", 1)[-1].removesuffix(" removed")
             self.panel.faults = [f for f in self.panel.faults if f != label]

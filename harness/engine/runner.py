@@ -64,10 +64,13 @@ class PhaseGate(Protocol):
         self,
         index: int,
         phase: Phase,
+        expectations: list[str],
         event: Callable[[str, str], None],
         idle: Callable[[], None],
     ) -> set[int]:
-        """Indices of the phase's faults to skip; call idle() while waiting; may raise Aborted."""
+        """Indices of the phase's faults to skip; call idle() while waiting; may raise Aborted.
+
+        expectations: what should hold, as the run will judge it (thresholds resolved)."""
         ...
 
     def during_phase(self, event: Callable[[str, str], None]) -> None:
@@ -238,13 +241,20 @@ class _PhaseWalker:
         ending: dict[int, list[tuple[ActiveFault, dict[str, Any]]]] = {}
         self.observer.poll(force=True)
         for p_index, phase in enumerate(self.scenario.phases):
-            gate = self.ctx.gate
-            skipped = gate.before_phase(p_index, phase, self.event, self._idle) if gate else set()
             record: dict[str, Any] = {"name": phase.name, "start": time.time(), "faults": []}
+            labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
+            gate = self.ctx.gate
+            skipped = (
+                gate.before_phase(p_index, phase, labels, self.event, self._idle) if gate else set()
+            )
+            record["start"] = time.time()
             self.journal["phases"].append(record)
             for f_index, written in enumerate(phase.faults):
                 if f_index in skipped:
-                    self.event("fault_skipped", f"{phase.name}: {written.type} skipped")
+                    self.event(
+                        "fault_skipped",
+                        f"{phase.name}: {written.type} not injected (skipped by the operator)",
+                    )
                     continue
                 spec = _scaled(written, scale)
                 fault = create_fault(
@@ -264,7 +274,6 @@ class _PhaseWalker:
             record["faults"] = [f.label for faults in ending.values() for f, _ in faults]
             self.prober.new_phase()
             self.event("phase", f"phase {phase.name} ({phase.duration * scale:g} s)")
-            labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
             self.ctx.view.phase(
                 self.scenario.name,
                 (p_index + 1, len(self.scenario.phases)),

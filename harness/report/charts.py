@@ -36,7 +36,13 @@ def _svg(figure: Figure, salt: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         figure.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    # matplotlib numbers its groups figure_1, patch_1...: the same in every chart of the page
+    return (
+        text.replace('id="', f'id="{salt}-')
+        .replace("url(#", f"url(#{salt}-")
+        .replace('href="#', f'href="#{salt}-')
+    )
 
 
 def traffic_series(journal: dict[str, Any]) -> dict[str, dict[str, list[float]]]:

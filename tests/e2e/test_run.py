@@ -4,7 +4,6 @@ scenario is about) on the fragile one; an interrupted run leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.faults import ToxiproxyClient
+from tests.e2e.browser import ARTIFACTS, open_in_chromium
+from tests.e2e.procs import alive, descendants
 from tests.integration.platform.conftest import TOPOLOGY, free_base_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -48,6 +49,16 @@ def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str],
     return result, journal
 
 
+@pytest.fixture(scope="module")
+def fragile_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str], dict[str, object]]:
+    """One real fragile run, judged by one test and read in a browser by another."""
+    reports = tmp_path_factory.mktemp("fragile")
+    result, journal = _run(reports, "--profile", "fragile")
+    return reports, result, journal
+
+
 def test_search_outage_passes_on_the_normal_platform(tmp_path: Path) -> None:
     result, journal = _run(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -56,14 +67,33 @@ def test_search_outage_passes_on_the_normal_platform(tmp_path: Path) -> None:
     assert "search-outage" in (tmp_path / "latest" / "summary.md").read_text()
 
 
-def test_search_outage_fails_on_the_fragile_platform_for_its_reason(tmp_path: Path) -> None:
-    result, journal = _run(tmp_path, "--profile", "fragile")
+def test_search_outage_fails_on_the_fragile_platform_for_its_reason(
+    fragile_run: tuple[Path, subprocess.CompletedProcess[str], dict[str, object]],
+) -> None:
+    reports, result, journal = fragile_run
     assert result.returncode == 1, result.stderr[-3000:]
     failed = [e["name"] for e in journal["expectations"] if not e["passed"]]  # type: ignore[index]
     assert "p95 search" in failed, failed
-    junit = (tmp_path / "latest" / "junit.xml").read_text()
+    junit = (reports / "latest" / "junit.xml").read_text()
     assert "<failure" in junit
     assert "measured" in junit
+
+
+def test_the_report_of_a_real_run_reads_in_a_browser(
+    fragile_run: tuple[Path, subprocess.CompletedProcess[str], dict[str, object]],
+) -> None:
+    """Headless Chromium opens report.html from disk: no console error, no request beyond the
+    file itself, the charts drawn; a screenshot is kept in .test-artifacts/."""
+    reports, _, _ = fragile_run
+    report = (reports / "latest" / "report.html").resolve()
+    seen = open_in_chromium(report, ARTIFACTS / "report-search-outage-fragile.png")
+    assert seen.errors == [], seen.errors
+    assert seen.requests == [report.as_uri()], seen.requests  # self-contained
+    assert seen.charts == {"traffic": 1, "status": 1}, seen.charts
+    assert "p95 search" in seen.failed_rows
+    index = open_in_chromium(reports / "index.html", ARTIFACTS / "index.png")
+    assert index.errors == [], index.errors
+    assert "search-outage" in index.text
 
 
 # Ten moments spread over a run at time scale 0.5 (about 47 s): platform start-up, warm-up,
@@ -120,44 +150,19 @@ def test_an_interrupted_run_leaves_no_fault_and_no_process(
     announced = run.stderr.readline()
     assert "==> run " in announced, announced
     time.sleep(moment)
-    children = _descendants(run.pid)
+    children = descendants(run.pid)
     run.send_signal(sig)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 3, stderr[-2000:]
     assert "Traceback" not in stderr
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and [p for p in children if _alive(p)]:
+    while time.monotonic() < deadline and [p for p in children if alive(p)]:
         time.sleep(0.1)
-    assert not [p for p in children if _alive(p)], "processes left behind"
+    assert not [p for p in children if alive(p)], "processes left behind"
     assert not ToxiproxyClient(f"http://127.0.0.1:{base + TOPOLOGY.proxy_port}", 1).is_running()
     for report in tmp_path.glob("*/journal.json"):
         json.loads(report.read_text())  # whole, never half-written
     assert not list(tmp_path.glob("*/.*.tmp"))
-
-
-def _descendants(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == parent:
-                found.append(int(entry.name))
-                frontier.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z" and os.path.exists(f"/proc/{pid}")
 
 
 ABORTING = """\
