@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help test lint clean chaos
+.PHONY: help test lint clean chaos images
 
 help: ## show this help
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -24,9 +24,14 @@ SCENARIO   ?= scenarios
 TAGS       ?= default
 TIME_SCALE ?= 1
 WORKERS    ?= 0
-chaos: $(STAMP) ## run the default scenario suite on the local platform (fails on a finding)
+BACKEND    ?= local
+chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or docker containers)
+	$(if $(filter docker,$(BACKEND)),@PY=$(BIN)/python images/build.sh,)
 	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
-	  $(if $(PROFILE),--profile $(PROFILE),)
+	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),)
+
+images: $(STAMP) ## build the docker backend's images locally (no registry needed)
+	@PY=$(BIN)/python images/build.sh
 
 test: $(STAMP) ## run the test suite (unit, integration, e2e)
 	@scripts/system-deps.sh

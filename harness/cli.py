@@ -130,6 +130,16 @@ def _base_port_option(func: Any) -> Any:
 SCHEMA_PATH = Path("scenarios/scenario.schema.json")
 
 
+def _backend_option(func: Any) -> Any:
+    return click.option(
+        "--backend",
+        type=click.Choice(["local", "docker"]),
+        default="local",
+        show_default=True,
+        help="Services as local processes, or as containers (make images builds them).",
+    )(func)
+
+
 def _run_options(func: Any) -> Any:
     """What ``run`` and ``gameday`` share: profile, time scale, reports, seed, plain output."""
     options = [
@@ -156,6 +166,7 @@ def _run_options(func: Any) -> Any:
             "--seed", type=int, help="Seed the load's choices and the proxy's toxicity draws."
         ),
         click.option("--plain", is_flag=True, help="Plain line output even on a terminal."),
+        _backend_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -220,6 +231,7 @@ def run(
     seed: int | None,
     gateway: str | None,
     plain: bool,
+    backend: str,
     base_port: int | None,
 ) -> None:
     """Run scenarios against the mock platform; exit 0 held, 1 failed, 3 errored.
@@ -242,6 +254,7 @@ def run(
         seed=seed,
         gateway=gateway,
         toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+        backend=backend,
     )
     run_session(paths, options, choose_view(plain=plain))
 
@@ -331,6 +344,7 @@ def gameday(
     report_dir: Path,
     seed: int | None,
     plain: bool,
+    backend: str,
     base_port: int | None,
 ) -> None:
     """Run one scenario as a game-day drill, phase by phase, and draft postmortem.md.
@@ -375,6 +389,7 @@ def gameday(
         toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
         gate=operator,
         more_reports=write_postmortem,
+        backend=backend,
     )
     run_session([scenario], options, view)
 
@@ -422,14 +437,23 @@ def platform() -> None:
     help="Databases and logs of this platform.",
 )
 @_topology_option
-def platform_up(profile: str, base_port: int | None, run_dir: Path, topology: Path | None) -> None:
+@_backend_option
+def platform_up(
+    profile: str, base_port: int | None, run_dir: Path, topology: Path | None, backend: str
+) -> None:
     """Start the proxy, the links and every service; stay up until Ctrl-C or SIGTERM."""
     from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
 
     spec = load_topology(topology or DEFAULT_TOPOLOGY)
     base = base_port or spec.base_port
     plat = Platform(
-        spec, base, run_dir.resolve(), profile, os.environ.get("TOXIPROXY_URL"), echo=_say
+        spec,
+        base,
+        run_dir.resolve(),
+        profile,
+        os.environ.get("TOXIPROXY_URL"),
+        echo=_say,
+        backend=backend,
     )
     stop = threading.Event()
     previous = {
@@ -439,10 +463,10 @@ def platform_up(profile: str, base_port: int | None, run_dir: Path, topology: Pa
     try:
         plat.up()
         plat.write_state(run_dir / "platform.json")
-        _say(f"platform up ({profile}) in {time.monotonic() - started:.1f} s")
+        _say(f"platform up ({profile}, {backend}) in {time.monotonic() - started:.1f} s")
         click.echo(f"gateway: {plat.gateway_url}", color=False)
         click.echo(f"status page: {plat.gateway_url}/status   proxy API: {plat.proxy_url}")
-        while not stop.wait(0.5):
+        while not stop.wait(1.0):
             dead = [
                 c.name for c in plat.supervisor.children.values() if not c.alive() and not c.paused
             ]

@@ -69,6 +69,7 @@ class SessionOptions:
     seed: int | None = None
     gateway: str | None = None  # reuse this running platform instead of starting one
     toxiproxy_url: str | None = None  # a Toxiproxy server to use instead of the embedded proxy
+    backend: str = "local"  # services as local processes, or "docker" containers
     gate: PhaseGate | None = None  # a game day's operator between the phases
     # more reports from the same journals (a game day's post-mortem), even when interrupted
     more_reports: Callable[[Path, list[dict[str, Any]]], None] | None = None
@@ -172,8 +173,9 @@ def open_platform(
         options.toxiproxy_url,
         echo=echo,
         seed=options.seed,
+        backend=options.backend,
     )
-    echo(f"bringing the platform up ({chosen})")
+    echo(f"bringing the platform up ({chosen}, {options.backend} backend)")
     plat.up()
     return plat
 

@@ -28,6 +28,14 @@ import httpx
 
 from harness.errors import EnvironmentFailure, FaultError
 from harness.faults.toxiproxy import ToxiproxyClient
+from harness.platform.containers import (
+    IMAGE,
+    PROXY_IMAGE,
+    PYTHON,
+    ContainerSupervisor,
+    require_image,
+    sweep_dead_owners,
+)
 from harness.platform.supervisor import Supervisor
 from harness.platform.topology import Topology
 
@@ -74,14 +82,22 @@ class Platform:
         toxiproxy_url: str | None = None,
         echo: Callable[[str], None] = lambda _line: None,
         seed: int | None = None,
+        backend: str = "local",
     ) -> None:
         self.topology = topology
         self.base_port = base_port
-        self.run_dir = run_dir
+        self.run_dir = run_dir.resolve()  # containers mount it at the same absolute path
         self.profile = profile
         self.external_proxy = toxiproxy_url is not None
         self.proxy_url = toxiproxy_url or f"http://127.0.0.1:{topology.proxy_api_port(base_port)}"
-        self.supervisor = Supervisor(run_dir / "logs")
+        self.backend = backend
+        self.supervisor: Supervisor | ContainerSupervisor
+        if backend == "docker":
+            self.supervisor = ContainerSupervisor(self.run_dir / "logs", self.run_dir)
+            self.python = PYTHON
+        else:
+            self.supervisor = Supervisor(self.run_dir / "logs")
+            self.python = sys.executable
         self.echo = echo
         self.seed = seed
         self.attached = False
@@ -152,6 +168,10 @@ class Platform:
                 + " (stop what holds it, or pick another --base-port)"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.supervisor, ContainerSupervisor):
+            swept = sweep_dead_owners(self.supervisor.client)
+            if swept:
+                self.echo(f"removed {swept} containers of dead runs")
         try:
             self._start_proxy()
             self._populate()
@@ -168,10 +188,18 @@ class Platform:
             self.echo(f"using the Toxiproxy server at {self.proxy_url}")
             return
         port = str(self.topology.proxy_api_port(self.base_port))
-        argv = [sys.executable, "-m", "harness", "proxy", "--port", port]
+        argv = [self.python, "-m", "harness", "proxy", "--port", port]
         if self.seed is not None:
             argv += ["--seed", str(self.seed)]
-        self.supervisor.start("proxy", argv)
+        if isinstance(self.supervisor, ContainerSupervisor):
+            flavour = require_image(self.supervisor.client, PROXY_IMAGE).get(
+                "io.shortvideo-chaos.proxy", "embedded"
+            )
+            if flavour == "official":  # the Toxiproxy image's entrypoint takes Go-style flags
+                argv = ["-host=127.0.0.1", f"-port={port}"]
+            self.supervisor.start("proxy", argv, image=PROXY_IMAGE)
+        else:
+            self.supervisor.start("proxy", argv)
         self._wait(lambda: self.toxiproxy().is_running(), "the proxy API", "proxy")
         self.echo(f"proxy API at {self.proxy_url}")
 
@@ -184,9 +212,7 @@ class Platform:
         self.echo(f"{len(self.topology.links)} links behind proxies")
 
     def _service_argv(self, service: str) -> list[str]:
-        argv = [
-            part.format(python=sys.executable, service=service) for part in self.topology.command
-        ]
+        argv = [part.format(python=self.python, service=service) for part in self.topology.command]
         return [
             *argv,
             "--base-port",
@@ -198,6 +224,8 @@ class Platform:
         ]
 
     def _start_services(self) -> None:
+        if isinstance(self.supervisor, ContainerSupervisor):
+            require_image(self.supervisor.client, IMAGE)
         for service in self.topology.started_services:
             self.supervisor.start(service, self._service_argv(service))
 
@@ -247,7 +275,7 @@ class Platform:
                 child = self.supervisor.children[service]
                 if not child.alive():
                     raise PlatformError(
-                        f"service {service} exited with code {child.process.returncode}:\n"
+                        f"service {service} exited with code {child.returncode}:\n"
                         f"{child.log_tail()}"
                     )
                 if self._healthy(service):

@@ -39,6 +39,10 @@ class Child:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
     def alive(self) -> bool:
         return self.process.poll() is None
 

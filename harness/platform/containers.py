@@ -1,0 +1,227 @@
+"""The docker backend: each service process (and the proxy) runs as a container.
+
+ContainerSupervisor has the Supervisor's interface, so Platform runs either the same way:
+    start(name, argv) -> docker run (host network: the same loopback ports as processes;
+                         the platform's run directory bind-mounted at the same path, so SQLite
+                         data outlives a kill or restart; labels: platform id, owner pid)
+    signal(name, SIGSTOP/SIGCONT/SIGKILL/SIGTERM) -> pause / unpause / kill / stop
+    stop(name), stop_all() -> stop, save the container's log, remove
+sweep_dead_owners(): containers whose harness died (SIGKILL) are removed before a start.
+Images come from `make images` (images/build.sh); nothing is pulled here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from harness.errors import EnvironmentFailure
+
+__all__ = [
+    "IMAGE",
+    "LABEL",
+    "PROXY_IMAGE",
+    "PYTHON",
+    "ContainerChild",
+    "ContainerSupervisor",
+    "docker_client",
+    "sweep_dead_owners",
+]
+
+IMAGE = os.environ.get("HARNESS_PLATFORM_IMAGE", "shortvideo-chaos/platform:latest")
+PROXY_IMAGE = os.environ.get("HARNESS_PROXY_IMAGE", "shortvideo-chaos/toxiproxy:latest")
+PYTHON = "/opt/venv/bin/python"  # the image's interpreter (images/Dockerfile)
+LABEL = "io.shortvideo-chaos"
+START_DAEMON = (
+    "start one with: dockerd --bridge=none --iptables=false & (or: systemctl start docker);"
+    " then build the images with: make images"
+)
+
+
+def docker_client() -> Any:
+    """A client of a daemon that answers, else EnvironmentFailure saying how to start one."""
+    try:
+        import docker
+    except ImportError:  # pragma: no cover - a dependency of the project
+        raise EnvironmentFailure("the docker package is missing: pip install docker") from None
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise EnvironmentFailure(
+            f"--backend docker: no Docker engine answers ({_short(exc)}); {START_DAEMON}"
+        ) from None
+    return client
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_dead_owners(client: Any) -> int:
+    """Remove the containers of harness processes that are gone (killed before cleanup)."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}.owner-pid"}):
+        owner = int(container.labels.get(f"{LABEL}.owner-pid", "0") or 0)
+        if owner and not _pid_alive(owner):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+                removed += 1
+    return removed
+
+
+def require_image(client: Any, image: str) -> dict[str, str]:
+    import docker
+
+    try:
+        return dict(client.images.get(image).labels or {})
+    except docker.errors.ImageNotFound:
+        raise EnvironmentFailure(f"no image {image}: build it with: make images") from None
+
+
+@dataclasses.dataclass
+class ContainerChild:
+    name: str
+    argv: list[str]
+    container: Any
+    log_path: Path
+    paused: bool = False
+
+    @property
+    def pid(self) -> int:
+        with contextlib.suppress(Exception):
+            self.container.reload()
+        return int(self.container.attrs.get("State", {}).get("Pid", 0) or 0)
+
+    @property
+    def returncode(self) -> int | None:
+        with contextlib.suppress(Exception):
+            self.container.reload()
+        state = self.container.attrs.get("State", {})
+        return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+    def alive(self) -> bool:
+        return self.returncode is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return bytes(self.container.logs(tail=lines)).decode(errors="replace")
+        except Exception:  # the container is gone: its saved log
+            try:
+                return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            except OSError:
+                return ""
+
+
+class ContainerSupervisor:
+    """Containers of one platform, labelled with its id and this process's pid."""
+
+    def __init__(self, log_dir: Path, mount: Path, client: Any | None = None) -> None:
+        self.log_dir = log_dir
+        self.mount = mount.resolve()
+        self.client = client or docker_client()
+        self.platform_id = secrets.token_hex(4)
+        self.children: dict[str, ContainerChild] = {}
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        image: str = IMAGE,
+    ) -> ContainerChild:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.mount.mkdir(parents=True, exist_ok=True)
+        container_name = f"shortvideo-{self.platform_id}-{name}"
+        with contextlib.suppress(Exception):  # a previous incarnation (restart)
+            self.client.containers.get(container_name).remove(force=True)
+        container = self.client.containers.run(
+            image,
+            command=argv,
+            name=container_name,
+            detach=True,
+            network_mode="host",
+            init=True,  # signals reach the service; zombies of its children are reaped
+            environment=env or {},
+            volumes={str(self.mount): {"bind": str(self.mount), "mode": "rw"}},
+            working_dir=str(self.mount),
+            labels={
+                f"{LABEL}.platform": self.platform_id,
+                f"{LABEL}.service": name,
+                f"{LABEL}.owner-pid": str(os.getpid()),
+            },
+        )
+        child = ContainerChild(name, argv, container, self.log_dir / f"{name}.log")
+        self.children[name] = child
+        return child
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """The local backend's signals, as container operations."""
+        child = self.children[name]
+        container = child.container
+        if sig == signal.SIGSTOP:
+            container.pause()
+            child.paused = True
+        elif sig == signal.SIGCONT:
+            if child.paused:
+                container.unpause()
+            child.paused = False
+        elif sig == signal.SIGKILL:
+            with contextlib.suppress(Exception):
+                container.kill()
+        elif sig == signal.SIGTERM:
+            container.stop(timeout=5)
+        else:
+            container.kill(signal=int(sig))
+
+    def _save_log(self, child: ContainerChild) -> None:
+        with contextlib.suppress(Exception):
+            child.log_path.write_bytes(bytes(child.container.logs()))
+
+    def stop(self, name: str, grace_s: float = 5.0) -> None:
+        child = self.children[name]
+        with contextlib.suppress(Exception):
+            if child.paused:
+                child.container.unpause()
+                child.paused = False
+            child.container.stop(timeout=int(grace_s))
+        self._save_log(child)
+        with contextlib.suppress(Exception):
+            child.container.remove(force=True)
+
+    def stop_all(self, grace_s: float = 5.0) -> None:
+        """Every container of this platform goes, even ones started by an earlier supervisor
+        object of the same platform id; paused ones are unpaused first."""
+
+        def stop_one(child: ContainerChild) -> None:
+            with contextlib.suppress(Exception):
+                if child.paused:
+                    child.container.unpause()
+                    child.paused = False
+                child.container.stop(timeout=int(grace_s))
+            self._save_log(child)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:  # in parallel: one grace period in all
+            list(pool.map(stop_one, self.children.values()))
+        with contextlib.suppress(Exception):
+            for container in self.client.containers.list(
+                all=True, filters={"label": f"{LABEL}.platform={self.platform_id}"}
+            ):
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
