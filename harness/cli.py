@@ -483,6 +483,66 @@ def platform_up(
         _say("platform stopped")
 
 
+@platform.command("compose")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docker-compose.yml"),
+    show_default=True,
+    help="The compose file; toxiproxy.json (the links) is written beside it.",
+)
+@click.option(
+    "--profile", type=click.Choice(["normal", "fragile"]), default="normal", show_default=True
+)
+@_base_port_option
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUN_DIR,
+    show_default=True,
+    help="Databases of the platform (bind-mounted into every container).",
+)
+@_topology_option
+def platform_compose(
+    output: Path, profile: str, base_port: int | None, run_dir: Path, topology: Path | None
+) -> None:
+    """Write a docker-compose.yml equivalent of the topology (images: make images).
+
+    \b
+    Then: docker compose -f docker-compose.yml up -d   (or docker-compose, 1.x)
+    """
+    import yaml
+
+    from harness.platform import DEFAULT_TOPOLOGY, load_topology
+    from harness.platform.compose import compose_document
+    from harness.platform.containers import PROXY_IMAGE
+
+    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    base = base_port or spec.base_port
+    flavour = "embedded"
+    with contextlib.suppress(Exception):  # no daemon here: the embedded proxy's flags
+        import docker
+
+        labels = docker.from_env(timeout=5).images.get(PROXY_IMAGE).labels or {}
+        flavour = labels.get("io.shortvideo-chaos.proxy", "embedded")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    config = output.with_name("toxiproxy.json")
+    document = compose_document(spec, base, profile, run_dir, config, flavour)
+    for path, text in (
+        (config, json.dumps(spec.populate_body(base), indent=2) + "\n"),
+        (output, yaml.safe_dump(document, sort_keys=False)),
+    ):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    (run_dir / "data").mkdir(parents=True, exist_ok=True)
+    _say(
+        f"wrote {output} ({len(document['services'])} containers, {flavour} proxy) and {config};"
+        f" gateway at {spec.gateway_url(base)}"
+    )
+
+
 @platform.command("status")
 @_base_port_option
 @_topology_option

@@ -134,6 +134,11 @@ def _process_fault(spec: ProcessFault, processes: Processes) -> ActiveFault:
         return ActiveFault(
             f"{spec.service} killed (SIGKILL)", [{"do": "restart", "service": spec.service}]
         )
+    if spec.type == "stop":
+        processes.signal(spec.service, signal.SIGTERM)
+        return ActiveFault(
+            f"{spec.service} stopped (SIGTERM)", [{"do": "restart", "service": spec.service}]
+        )
     processes.restart(spec.service)
     return ActiveFault(f"{spec.service} restarted", [])
 

@@ -167,7 +167,8 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 
-PROCESS_FAULTS = frozenset({"kill", "pause", "resume", "restart"})  # need the backend's processes
+# need the backend's processes (local signals or container operations)
+PROCESS_FAULTS = frozenset({"kill", "pause", "resume", "restart", "stop"})
 FAULT_TYPES: tuple[str, ...] = (
     *TOXIC_ATTRIBUTES,
     "down",
@@ -176,6 +177,7 @@ FAULT_TYPES: tuple[str, ...] = (
     "pause",
     "resume",
     "restart",
+    "stop",
     "rollout",
 )
 
@@ -228,7 +230,9 @@ class ReplicationLagFault(_FaultBase):
 
 
 class ProcessFault(_FaultBase):
-    type: Literal["kill", "pause", "resume", "restart"]  # PROCESS_FAULTS
+    # kill: SIGKILL / docker kill; stop: SIGTERM / docker stop (graceful); both are started
+    # again when the fault ends. pause/resume: SIGSTOP/SIGCONT / docker pause/unpause.
+    type: Literal["kill", "pause", "resume", "restart", "stop"]  # PROCESS_FAULTS
     service: str
 
 
