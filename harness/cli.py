@@ -524,7 +524,11 @@ def platform_compose(
     with contextlib.suppress(Exception):  # no daemon here: the embedded proxy's flags
         import docker
 
-        labels = docker.from_env(timeout=5).images.get(PROXY_IMAGE).labels or {}
+        client = docker.from_env(timeout=5)
+        try:
+            labels = client.images.get(PROXY_IMAGE).labels or {}
+        finally:
+            client.close()
         flavour = labels.get("io.shortvideo-chaos.proxy", "embedded")
     output.parent.mkdir(parents=True, exist_ok=True)
     config = output.with_name("toxiproxy.json")

@@ -52,16 +52,23 @@ fi
 # 2. Wheels, built on this host (its package index settings apply), reused between builds.
 mkdir -p "$CONTEXT/deps"
 rm -rf "$CONTEXT/project" && mkdir -p "$CONTEXT/project"
-"$PY" - > "$CONTEXT/requirements.txt" <<'PYEOF'
+"$PY" - > "$CONTEXT/requirements.new" <<'PYEOF'
 import tomllib
 print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
 PYEOF
-say "wheels of the dependencies (cached in $CONTEXT/deps)"
 quiet() {  # run "$@" with its output in a log, shown only when it fails
   "$@" > "$CONTEXT/step.log" 2>&1 || { grep -v '^WARNING: Location' "$CONTEXT/step.log" >&2; exit 3; }
 }
-quiet "$PY" -m pip wheel --disable-pip-version-check --find-links "$CONTEXT/deps" \
-  -w "$CONTEXT/deps" -r "$CONTEXT/requirements.txt"
+if cmp -s "$CONTEXT/requirements.new" "$CONTEXT/requirements.txt" && [[ -f "$CONTEXT/deps/.complete" ]]; then
+  say "wheels of the dependencies: unchanged (in $CONTEXT/deps)"
+else
+  say "wheels of the dependencies (into $CONTEXT/deps)"
+  rm -f "$CONTEXT/deps/.complete"
+  cp "$CONTEXT/requirements.new" "$CONTEXT/requirements.txt"
+  quiet "$PY" -m pip wheel --disable-pip-version-check --find-links "$CONTEXT/deps" \
+    -w "$CONTEXT/deps" -r "$CONTEXT/requirements.txt"
+  touch "$CONTEXT/deps/.complete"
+fi
 quiet "$PY" -m pip wheel --disable-pip-version-check --no-deps -w "$CONTEXT/project" .
 
 # 3. The platform image.

@@ -34,8 +34,14 @@ def compose_document(
         proxy_command = ["-host=127.0.0.1", f"-port={port}", "-config=/etc/toxiproxy.json"]
     else:
         proxy_command = [
-            PYTHON, "-m", "harness", "proxy", "--port", str(port),
-            "--config", "/etc/toxiproxy.json",
+            PYTHON,
+            "-m",
+            "harness",
+            "proxy",
+            "--port",
+            str(port),
+            "--config",
+            "/etc/toxiproxy.json",
         ]
     services: dict[str, Any] = {
         "proxy": {
@@ -50,7 +56,12 @@ def compose_document(
     for service in topology.started_services:
         argv = [part.format(python=PYTHON, service=service) for part in topology.command]
         argv += [
-            "--base-port", str(base_port), "--run-dir", str(run_dir / "data"), "--profile", profile,
+            "--base-port",
+            str(base_port),
+            "--run-dir",
+            str(run_dir / "data"),
+            "--profile",
+            profile,
         ]
         services[service] = {
             "image": IMAGE,
@@ -64,7 +75,9 @@ def compose_document(
             "restart": "unless-stopped",
             "healthcheck": {
                 "test": [
-                    "CMD", PYTHON, "-c",
+                    "CMD",
+                    PYTHON,
+                    "-c",
                     "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)",
                     f"http://127.0.0.1:{topology.service_port(base_port, service)}"
                     f"{topology.services[service].health}",

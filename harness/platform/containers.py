@@ -17,6 +17,7 @@ import dataclasses
 import os
 import secrets
 import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
 
 IMAGE = os.environ.get("HARNESS_PLATFORM_IMAGE", "shortvideo-chaos/platform:latest")
 PROXY_IMAGE = os.environ.get("HARNESS_PROXY_IMAGE", "shortvideo-chaos/toxiproxy:latest")
+API_VERSION = "1.41"
 PYTHON = "/opt/venv/bin/python"  # the image's interpreter (images/Dockerfile)
 LABEL = "io.shortvideo-chaos"
 START_DAEMON = (
@@ -48,12 +50,29 @@ def docker_client() -> Any:
     """A client of a daemon that answers, else EnvironmentFailure saying how to start one."""
     try:
         import docker
+        import requests
     except ImportError:  # pragma: no cover - a dependency of the project
         raise EnvironmentFailure("the docker package is missing: pip install docker") from None
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):  # docker-py leaks the socket of a failed unix connect
+        path = host.removeprefix("unix://")
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(path)
+            except OSError as exc:
+                raise EnvironmentFailure(
+                    f"--backend docker: no Docker engine answers at {path} ({exc.strerror});"
+                    f" {START_DAEMON}"
+                ) from None
+    client = None
     try:
-        client = docker.from_env(timeout=60)
+        # a fixed API version (Docker 20.10+ speaks it): "auto" asks the daemon while
+        # constructing, and a failed ask leaks the socket before we could close the client
+        client = docker.from_env(timeout=60, version=API_VERSION)
         client.ping()
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        if client is not None:
+            client.close()
         raise EnvironmentFailure(
             f"--backend docker: no Docker engine answers ({_short(exc)}); {START_DAEMON}"
         ) from None
@@ -170,6 +189,9 @@ class ContainerSupervisor:
         child = ContainerChild(name, argv, container, self.log_dir / f"{name}.log")
         self.children[name] = child
         return child
+
+    def close(self) -> None:
+        self.client.close()
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         """The local backend's signals, as container operations."""

@@ -156,6 +156,10 @@ class Platform:
 
     def up(self) -> None:
         """Start everything; on any failure, stop what was started and raise PlatformError."""
+        if isinstance(self.supervisor, ContainerSupervisor):  # before the ports are checked
+            swept = sweep_dead_owners(self.supervisor.client)
+            if swept:
+                self.echo(f"removed {swept} containers of dead runs")
         taken = [
             f"{what} needs 127.0.0.1:{port}, which is already in use"
             for what, port in port_owner(self.topology, self.base_port, self.external_proxy)
@@ -168,10 +172,6 @@ class Platform:
                 + " (stop what holds it, or pick another --base-port)"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if isinstance(self.supervisor, ContainerSupervisor):
-            swept = sweep_dead_owners(self.supervisor.client)
-            if swept:
-                self.echo(f"removed {swept} containers of dead runs")
         try:
             self._start_proxy()
             self._populate()
@@ -299,6 +299,8 @@ class Platform:
 
     def close(self) -> None:
         self._http.close()
+        if isinstance(self.supervisor, ContainerSupervisor):
+            self.supervisor.close()  # the docker client reconnects if used again
 
     def down(self) -> None:
         if self.attached:  # not ours to stop

@@ -1,0 +1,192 @@
+"""The docker backend on its own: containers, container faults, data, cleanup, errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.errors import EnvironmentFailure
+from harness.platform import Platform
+from tests.docker.conftest import REPO, platform_containers
+from tests.integration.platform.conftest import TOPOLOGY, Api, free_base_port, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.slow]
+
+
+def _state(plat: Platform, service: str) -> str:
+    child = plat.supervisor.children[service]
+    child.container.reload()  # type: ignore[union-attr]
+    return str(child.container.attrs["State"]["Status"])  # type: ignore[union-attr]
+
+
+def test_the_platform_runs_in_containers_and_takes_container_faults(
+    docker_client: Any, tmp_path: Path
+) -> None:
+    plat = Platform(TOPOLOGY, free_base_port(), tmp_path / "plat", "normal", backend="docker")
+    try:
+        plat.up()
+        platform_id = plat.supervisor.platform_id  # type: ignore[union-attr]
+        names = {
+            c.labels["io.shortvideo-chaos.service"]
+            for c in platform_containers(docker_client, platform_id)
+        }
+        assert names == {*TOPOLOGY.started_services, "proxy"}
+        api = Api(plat)
+        video = api.upload(key="before-kill")
+        assert video.status_code == 202, video.text
+        video_id = video.json()["video_id"]
+
+        plat.signal("search", signal.SIGSTOP)  # pause: frozen, not gone
+        assert _state(plat, "search") == "paused"
+        assert not plat._healthy("search")
+        plat.signal("search", signal.SIGCONT)
+        wait_until(lambda: plat._healthy("search"), 30, "search answers after unpause")
+
+        plat.signal("catalog-primary", signal.SIGKILL)  # kill, then start again: data kept
+        wait_until(lambda: _state(plat, "catalog-primary") == "exited", 30, "the kill")
+        plat.restart("catalog-primary")
+        wait_until(
+            lambda: api.http.get(f"/v1/videos/{video_id}").status_code == 200, 30, "the video"
+        )
+
+        plat.signal("metrics", signal.SIGTERM)  # stop (graceful), then start
+        assert _state(plat, "metrics") == "exited"
+        plat.restart("metrics")
+        assert plat._healthy("metrics")
+        api.http.close()
+    finally:
+        plat.down()
+    assert platform_containers(docker_client, platform_id) == []
+    saved = {p.stem for p in (tmp_path / "plat" / "logs").glob("*.log")}  # kept after removal
+    assert saved >= set(TOPOLOGY.started_services)
+
+
+def test_containers_of_a_killed_harness_are_swept_at_the_next_start(
+    docker_client: Any, tmp_path: Path
+) -> None:
+    base = free_base_port()
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "platform",
+            "up",
+            "--backend",
+            "docker",
+            "--base-port",
+            str(base),
+            "--run-dir",
+            str(tmp_path / "first"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert up.stdout is not None
+    for line in up.stdout:
+        if line.startswith("gateway:"):
+            break
+    owned = [
+        c
+        for c in platform_containers(docker_client)
+        if c.labels.get("io.shortvideo-chaos.owner-pid") == str(up.pid)
+    ]
+    assert len(owned) == len(TOPOLOGY.started_services) + 1
+    up.send_signal(signal.SIGKILL)  # no cleanup runs: the containers stay
+    up.wait()
+    up.stdout.close()
+    said: list[str] = []
+    second = Platform(TOPOLOGY, base, tmp_path / "second", backend="docker", echo=said.append)
+    try:
+        second.up()  # same ports: only possible once the leftovers are gone
+    finally:
+        second.down()
+    assert any("removed 14 containers of dead runs" in line for line in said), said
+    assert not [
+        c
+        for c in platform_containers(docker_client)
+        if c.labels.get("io.shortvideo-chaos.owner-pid") == str(up.pid)
+    ]
+
+
+def test_without_an_engine_the_backend_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "scenarios/search-outage.yaml",
+            "--backend",
+            "docker",
+            "--report-dir",
+            str(tmp_path),
+            "--base-port",
+            str(free_base_port()),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "no Docker engine answers" in result.stderr
+    assert "dockerd --bridge=none --iptables=false" in result.stderr
+    assert "Traceback" not in result.stderr
+    monkeypatch.setenv("DOCKER_HOST", env["DOCKER_HOST"])
+    with pytest.raises(EnvironmentFailure, match="no Docker engine"):
+        Platform(TOPOLOGY, free_base_port(), tmp_path / "p", backend="docker")
+
+
+def test_the_compose_file_runs_the_same_platform(docker_client: Any, tmp_path: Path) -> None:
+    base = free_base_port()
+    compose = tmp_path / "docker-compose.yml"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "platform",
+            "compose",
+            "-o",
+            str(compose),
+            "--base-port",
+            str(base),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    project = ["docker-compose", "-p", f"svtest{base}", "-f", str(compose)]
+    try:
+        subprocess.run([*project, "up", "-d"], check=True, capture_output=True, timeout=180)
+        gateway = httpx.Client(base_url=f"http://127.0.0.1:{base + 80}", trust_env=False)
+        wait_until(lambda: _answers(gateway), 60, "the gateway behind compose")
+        assert gateway.get("/v1/feed", params={"user": "u1"}).status_code == 200
+        gateway.close()
+    finally:
+        subprocess.run([*project, "down", "-t", "5"], capture_output=True, timeout=180, check=False)
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
