@@ -43,5 +43,5 @@ lint: $(STAMP) ## ruff check + ruff format --check + mypy --strict
 	$(BIN)/mypy
 
 clean: ## remove the venv, caches and reports
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports build .test-artifacts *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
