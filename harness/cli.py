@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,16 @@ def _backend_option(func: Any) -> Any:
     )(func)
 
 
+def _stack(func: Any, options: list[Callable[[Any], Any]]) -> Any:
+    """Apply click options so --help lists them in the order given."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _run_options(func: Any) -> Any:
     """What ``run`` and ``gameday`` share: profile, time scale, reports, seed, plain output."""
-    options = [
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "--profile",
             type=click.Choice(["normal", "fragile"]),
@@ -168,9 +176,7 @@ def _run_options(func: Any) -> Any:
         click.option("--plain", is_flag=True, help="Plain line output even on a terminal."),
         _backend_option,
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _stack(func, options)
 
 
 def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
@@ -419,24 +425,35 @@ def report(run_dirs: tuple[Path, ...]) -> None:
 DEFAULT_RUN_DIR = Path(".chaos/platform")
 
 
+def _platform_options(func: Any) -> Any:
+    """What ``platform up`` and ``platform compose`` share: profile, ports, data, topology."""
+    options: list[Callable[[Any], Any]] = [
+        click.option(
+            "--profile",
+            type=click.Choice(["normal", "fragile"]),
+            default="normal",
+            show_default=True,
+        ),
+        _base_port_option,
+        click.option(
+            "--run-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=DEFAULT_RUN_DIR,
+            show_default=True,
+            help="Databases and logs of this platform (bind-mounted into containers).",
+        ),
+        _topology_option,
+    ]
+    return _stack(func, options)
+
+
 @cli.group()
 def platform() -> None:
     """Run the platform under test (the mock short-video backend by default)."""
 
 
 @platform.command("up")
-@click.option(
-    "--profile", type=click.Choice(["normal", "fragile"]), default="normal", show_default=True
-)
-@_base_port_option
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_RUN_DIR,
-    show_default=True,
-    help="Databases and logs of this platform.",
-)
-@_topology_option
+@_platform_options
 @_backend_option
 def platform_up(
     profile: str, base_port: int | None, run_dir: Path, topology: Path | None, backend: str
@@ -492,18 +509,7 @@ def platform_up(
     show_default=True,
     help="The compose file; toxiproxy.json (the links) is written beside it.",
 )
-@click.option(
-    "--profile", type=click.Choice(["normal", "fragile"]), default="normal", show_default=True
-)
-@_base_port_option
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_RUN_DIR,
-    show_default=True,
-    help="Databases of the platform (bind-mounted into every container).",
-)
-@_topology_option
+@_platform_options
 def platform_compose(
     output: Path, profile: str, base_port: int | None, run_dir: Path, topology: Path | None
 ) -> None:

@@ -33,7 +33,14 @@ from harness.scenario.model import (
     ToxicFault,
 )
 
-__all__ = ["ActiveFault", "FaultLedger", "Processes", "create_fault", "sweep_dead_runs"]
+__all__ = [
+    "ActiveFault",
+    "FaultLedger",
+    "Processes",
+    "create_fault",
+    "pid_alive",
+    "sweep_dead_runs",
+]
 
 TOXIC_PREFIX = "chaos-"
 
@@ -241,7 +248,7 @@ class FaultLedger:
         tmp.replace(self.path)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -267,7 +274,7 @@ def sweep_dead_runs(
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if _pid_alive(int(record.get("pid", 0))):
+        if pid_alive(int(record.get("pid", 0))):
             live_runs.add(str(record.get("run_id")))
             continue
         for step in reversed(record.get("undo", [])):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentFailure
+from harness.faults.active import pid_alive
 
 __all__ = [
     "IMAGE",
@@ -83,22 +84,12 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_dead_owners(client: Any) -> int:
     """Remove the containers of harness processes that are gone (killed before cleanup)."""
     removed = 0
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}.owner-pid"}):
         owner = int(container.labels.get(f"{LABEL}.owner-pid", "0") or 0)
-        if owner and not _pid_alive(owner):
+        if owner and not pid_alive(owner):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
                 removed += 1
@@ -216,14 +207,18 @@ class ContainerSupervisor:
         with contextlib.suppress(Exception):
             child.log_path.write_bytes(bytes(child.container.logs()))
 
-    def stop(self, name: str, grace_s: float = 5.0) -> None:
-        child = self.children[name]
+    def _halt(self, child: ContainerChild, grace_s: float) -> None:
+        """Unpaused first (a paused container cannot stop), stopped, its output saved."""
         with contextlib.suppress(Exception):
             if child.paused:
                 child.container.unpause()
                 child.paused = False
             child.container.stop(timeout=int(grace_s))
         self._save_log(child)
+
+    def stop(self, name: str, grace_s: float = 5.0) -> None:
+        child = self.children[name]
+        self._halt(child, grace_s)
         with contextlib.suppress(Exception):
             child.container.remove(force=True)
 
@@ -232,12 +227,7 @@ class ContainerSupervisor:
         object of the same platform id; paused ones are unpaused first."""
 
         def stop_one(child: ContainerChild) -> None:
-            with contextlib.suppress(Exception):
-                if child.paused:
-                    child.container.unpause()
-                    child.paused = False
-                child.container.stop(timeout=int(grace_s))
-            self._save_log(child)
+            self._halt(child, grace_s)
 
         with ThreadPoolExecutor(max_workers=8) as pool:  # in parallel: one grace period in all
             list(pool.map(stop_one, self.children.values()))
