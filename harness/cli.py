@@ -111,6 +111,17 @@ def bench_run(run_args: tuple[str, ...]) -> None:
         raise EnvironmentFailure(f"the run exited {result.exit_code}; figures cover a broken run")
 
 
+@bench.command("backends")
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--base-port", type=click.IntRange(1024, 64000), default=27000, show_default=True)
+def bench_backends(rounds: int, base_port: int) -> None:
+    """Platform start and stop: local processes against containers (--backend docker)."""
+    from harness.bench.backends import measure_backends, render_backends
+
+    results = measure_backends(rounds, base_port, echo=_say)
+    click.echo(render_backends(results))
+
+
 def _topology_option(func: Any) -> Any:
     return click.option(
         "--topology",

@@ -5,6 +5,8 @@ harness bench proxy -> servers.py (echo/sink in their own process)
                     -> one table: direct | proxy | ratio or added | our bar
 harness bench run   -> footprint.py: a `harness run` child, its process tree sampled from /proc
                     -> wall time, peak RSS, CPU seconds and share per part (harness, Locust, ...)
+harness bench backends -> backends.py: platform start/stop, local processes vs containers,
+                    alternated round by round -> medians and the ratio
 """
 
 from harness.bench.proxy import run_proxy_bench
