@@ -5,14 +5,18 @@ reasons, exactly as tests/e2e/test_scenarios.py asserts for local processes."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.docker.conftest import platform_containers
-from tests.e2e.test_run import _harness_run
+from tests.docker.conftest import REPO, platform_containers
+from tests.e2e.test_run import INTERRUPTED, _harness_run
 from tests.e2e.test_scenarios import LIBRARY
+from tests.integration.platform.conftest import free_base_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,3 +46,57 @@ def test_moderation_frozen_in_containers_gets_the_local_verdict(
         for reason in reasons:
             assert any(f.startswith(reason) for f in failed), (reason, failed)
     assert not [c for c in platform_containers(docker_client) if c.status != "removing"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_docker_run_removes_its_containers(
+    docker_client: Any, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Interrupted while a container is paused and a toxic is in: everything goes."""
+    scenario = tmp_path / "interrupted.yaml"
+    scenario.write_text(INTERRUPTED)
+    base = free_base_port()
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(scenario),
+            "--backend",
+            "docker",
+            "--time-scale",
+            "0.5",
+            "--report-dir",
+            str(tmp_path),
+            "--base-port",
+            str(base),
+            "--plain",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stderr is not None
+    for line in run.stderr:
+        if "moderation-worker paused" in line:
+            break
+    mine = [
+        c
+        for c in platform_containers(docker_client)
+        if c.labels.get("io.shortvideo-chaos.owner-pid") == str(run.pid)
+    ]
+    assert any(c.status == "paused" for c in mine), [(c.name, c.status) for c in mine]
+    run.send_signal(sig)
+    _, rest = run.communicate(timeout=60)
+    assert run.returncode == 3, rest[-2000:]
+    assert "Traceback" not in rest
+    assert not [
+        c
+        for c in platform_containers(docker_client)
+        if c.labels.get("io.shortvideo-chaos.owner-pid") == str(run.pid)
+    ]
+    journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"][0]
+    assert journal["status"] == "aborted"
+    assert not (REPO / ".chaos" / "faults" / f"{journal['run_id']}.json").exists()

@@ -96,3 +96,29 @@ def test_a_pipe_gets_plain_lines_and_a_terminal_the_live_view() -> None:
 
     assert isinstance(choose_view(Terminal()), RichView)
     assert isinstance(choose_view(Terminal(), plain=True), PlainView)
+
+
+def test_both_views_show_the_status_page_as_users_see_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(console.time, "monotonic", lambda: clock[0])
+    page = {"upload": "operational", "search": "outage", "feed": "degraded"}
+    plain, stream = _plain()
+    plain.phase("s", (1, 1), "p", 30, [], [])
+    clock[0] += console.LIVE_EVERY_S
+    plain.tick(10, LIVE, [], page)
+    assert stream.getvalue().rstrip().endswith("| status page: search outage, feed degraded")
+    rich, _ = _rich()
+    rich.phase("s", (1, 1), "p", 30, [], [])
+    rich.tick(1, LIVE, [], page)
+    capture = Console(width=120, record=True, file=io.StringIO())
+    capture.print(rich._render())
+    rich.close()
+    assert "status page: upload operational  search outage  feed degraded" in capture.export_text()
+
+
+def test_a_note_is_labelled_as_one() -> None:
+    view, stream = _plain()
+    view.event("drill", "note", "search looks slow")
+    assert stream.getvalue() == "==> [drill] note: search looks slow\n"
