@@ -1,9 +1,12 @@
 """Running a platform under test: its topology file, its processes, its link proxies.
 
 topology.yaml -> Topology (topology.py)
-Platform.up(): ports free? -> proxy (embedded or TOXIPROXY_URL) -> /populate links
-               -> Supervisor starts each service (supervisor.py) -> health
+Platform.up(): [docker: sweep containers of dead runs] -> ports free? -> proxy (embedded,
+               its container, or TOXIPROXY_URL) -> /populate links
+               -> Supervisor starts each service as a process (supervisor.py), or
+                  ContainerSupervisor as a container (containers.py, --backend docker) -> health
 Platform.down(): every child stopped (paused ones resumed first), our proxies removed
+compose.py: the same topology as a docker-compose.yml for people to run themselves
 """
 
 from harness.platform.platform import Platform, PlatformError

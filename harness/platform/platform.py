@@ -8,6 +8,8 @@ Platform.down(): stop every child (paused ones resumed first); with an external
   Toxiproxy, delete the proxies we created. Safe to call twice.
 Platform.attach(gateway URL): a platform someone else runs; nothing is started or stopped,
   faults still go through its proxy API (network faults only: no process is ours to signal).
+backend "local": each service is a child process (supervisor.py); "docker": a container
+  (containers.py), same argv, same ports (host network), same run directory (bind mount).
 """
 
 from __future__ import annotations
