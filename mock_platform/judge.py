@@ -18,11 +18,7 @@ from typing import Any
 
 import numpy as np
 
-# Imported with the module (the gateway's start), not at the first judgement: importing
-# scipy.stats takes seconds here, and inside the event loop it stalled every request.
-from scipy.stats import mannwhitneyu
-
-__all__ = ["Analysis", "Sample", "Verdict", "hodges_lehmann", "judge"]
+__all__ = ["Analysis", "Sample", "Verdict", "hodges_lehmann", "judge", "warm_up"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +77,13 @@ def _cap(samples: Sequence[Sample], limit: int = 1500) -> list[Sample]:
     return random.Random(0).sample(list(samples), limit)
 
 
+def warm_up() -> None:
+    """Import scipy.stats now (the gateway's start), not at the first judgement: it takes
+    over a second here, and inside the event loop it stalled every request. Only the gateway
+    judges, so the other services (which import this module too) never pay for it."""
+    import scipy.stats  # noqa: F401
+
+
 def judge(canary: Sequence[Sample], baseline: Sequence[Sample], analysis: Analysis) -> Verdict:
     if len(canary) < analysis.min_samples or len(baseline) < analysis.min_samples:
         return Verdict(
@@ -92,7 +95,10 @@ def judge(canary: Sequence[Sample], baseline: Sequence[Sample], analysis: Analys
             ),
             {"canary_samples": len(canary), "baseline_samples": len(baseline)},
         )
-    # Imported here: scipy costs a second of start-up, and only a judging gateway needs it.
+    # Imported here: scipy costs a second of start-up, and only the gateway judges (its
+    # rollout controller called warm_up() when it started, so this finds it loaded).
+    from scipy.stats import mannwhitneyu
+
     canary, baseline = _cap(canary), _cap(baseline)
     alpha = 1.0 - analysis.confidence
     c_lat = [s.latency_s * 1000 for s in canary if s.ok]

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from mock_platform.judge import Analysis, Sample, judge
+from mock_platform.judge import Analysis, Sample, judge, warm_up
 from mock_platform.settings import Settings
 
 __all__ = ["Rollout", "RolloutController", "RolloutError"]
@@ -97,6 +97,7 @@ def _die_with_parent() -> None:
 
 class RolloutController:
     def __init__(self, settings: Settings, canary_client: dict[str, httpx.AsyncClient]) -> None:
+        warm_up()  # the gateway's start pays for the statistics, not its first judgement
         self.settings = settings
         self.slots = {
             str(spec["canary_of"]): name

@@ -25,6 +25,7 @@ import httpx
 
 from harness.errors import FaultError
 from harness.faults.toxiproxy import ToxiproxyClient
+from harness.pids import pid_alive
 from harness.scenario.model import (
     DownFault,
     ProcessFault,
@@ -38,7 +39,6 @@ __all__ = [
     "FaultLedger",
     "Processes",
     "create_fault",
-    "pid_alive",
     "sweep_dead_runs",
 ]
 
@@ -246,16 +246,6 @@ class FaultLedger:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"run_id": self.run_id, "pid": os.getpid(), "undo": steps}))
         tmp.replace(self.path)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_dead_runs(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentFailure
-from harness.faults.active import pid_alive
+from harness.pids import pid_alive
 
 __all__ = [
     "IMAGE",
