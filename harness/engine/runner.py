@@ -31,7 +31,7 @@ from harness.load.result import History, Sample
 from harness.platform import Platform
 from harness.scenario.model import Fault, MetricExpectation, Phase, RolloutFault, Scenario
 
-__all__ = ["Aborted", "PhaseGate", "RunContext", "run_scenario"]
+__all__ = ["Aborted", "Interrupted", "PhaseGate", "RunContext", "run_scenario"]
 
 OBSERVE_EVERY_S = 0.5
 GATE_WAIT_BUDGET_S = 3600.0  # a game day's load may wait this long in all at the prompts
@@ -55,6 +55,14 @@ class RunContext:
 
 class Aborted(Exception):
     """The run stops early on purpose (an abort condition, an operator): cleaned up, reported."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a scenario, after its cleanup: carries what was recorded."""
+
+    def __init__(self, journal: dict[str, Any]) -> None:
+        super().__init__("interrupted")
+        self.journal = journal
 
 
 class PhaseGate(Protocol):
@@ -144,7 +152,7 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
     except KeyboardInterrupt:
         journal["status"], journal["reason"] = "aborted", "interrupted (SIGINT/SIGTERM)"
         event("aborted", "interrupted")
-        raise
+        raise Interrupted(journal) from None  # after the cleanup below: reported, not judged
     finally:
         leftovers = ledger.remove_all()
         load.stop()
@@ -156,8 +164,8 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> dict[str, Any]:
                 "cleanup failed: " + "; ".join(leftovers),
             )
         journal["finished_at"] = time.time()
-    samples = read_samples(load.metrics_prefix)
-    journal["samples"] = [dataclasses.asdict(s) for s in samples]
+        samples = read_samples(load.metrics_prefix)
+        journal["samples"] = [dataclasses.asdict(s) for s in samples]
     if journal["status"] == "passed":
         _judge(scenario, journal, samples, walker.observed, scale)
         journal["invariants"] = _invariants(

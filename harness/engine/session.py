@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine.console import RunView
-from harness.engine.runner import PhaseGate, RunContext, run_scenario
+from harness.engine.runner import Interrupted, PhaseGate, RunContext, run_scenario
 from harness.errors import ConfigError, EnvironmentFailure, ResilienceFailure
 from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
 from harness.report import write_reports
@@ -124,7 +124,9 @@ def execute(
         with _sigterm_interrupts():
             for scenario in scenarios:
                 journals.append(_one(scenario, run_id, run_dir, options, view))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted):  # the scenario's record so far is reported too
+            journals.append(exc.journal)
         raise EnvironmentFailure("interrupted: faults removed, platform stopped") from None
     finally:
         view.close()

@@ -99,4 +99,6 @@ def test_an_interrupted_docker_run_removes_its_containers(
     ]
     journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"][0]
     assert journal["status"] == "aborted"
+    assert journal["reason"] == "interrupted (SIGINT/SIGTERM)"
     assert not (REPO / ".chaos" / "faults" / f"{journal['run_id']}.json").exists()
+    assert (tmp_path / "latest" / "report.html").exists()
