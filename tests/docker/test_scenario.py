@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.docker.conftest import REPO, platform_containers
-from tests.e2e.test_run import INTERRUPTED, _harness_run
+from tests.e2e.test_run import _harness_run, start_interrupted
 from tests.e2e.test_scenarios import LIBRARY
 from tests.integration.platform.conftest import free_base_port
 
@@ -53,31 +51,7 @@ def test_an_interrupted_docker_run_removes_its_containers(
     docker_client: Any, tmp_path: Path, sig: signal.Signals
 ) -> None:
     """Interrupted while a container is paused and a toxic is in: everything goes."""
-    scenario = tmp_path / "interrupted.yaml"
-    scenario.write_text(INTERRUPTED)
-    base = free_base_port()
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(scenario),
-            "--backend",
-            "docker",
-            "--time-scale",
-            "0.5",
-            "--report-dir",
-            str(tmp_path),
-            "--base-port",
-            str(base),
-            "--plain",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = start_interrupted(tmp_path, free_base_port(), "--backend", "docker", "--plain")
     assert run.stderr is not None
     for line in run.stderr:
         if "moderation-worker paused" in line:

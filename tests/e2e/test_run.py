@@ -118,32 +118,26 @@ MOMENTS = sorted(_RNG.uniform(lo, lo + 5) for lo in range(1, 41, 8)) * 2
 SIGNALS = [signal.SIGINT] * 5 + [signal.SIGTERM] * 5
 
 
-@pytest.mark.parametrize(("moment", "sig"), list(zip(MOMENTS, SIGNALS, strict=True)))
-def test_an_interrupted_run_leaves_no_fault_and_no_process(
-    tmp_path: Path, sig: signal.Signals, moment: float
-) -> None:
-    base = free_base_port()
+def start_interrupted(tmp_path: Path, base: int, *extra: str) -> subprocess.Popen[str]:
+    """``harness run`` of INTERRUPTED at time scale 0.5, its stderr a pipe to read events."""
     scenario = tmp_path / "interrupted.yaml"
     scenario.write_text(INTERRUPTED)
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(scenario),
-            "--time-scale",
-            "0.5",
-            "--report-dir",
-            str(tmp_path),
-            "--base-port",
-            str(base),
-        ],
+    argv = [sys.executable, "-m", "harness", "run", str(scenario), "--time-scale", "0.5"]
+    return subprocess.Popen(
+        [*argv, "--report-dir", str(tmp_path), "--base-port", str(base), *extra],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@pytest.mark.parametrize(("moment", "sig"), list(zip(MOMENTS, SIGNALS, strict=True)))
+def test_an_interrupted_run_leaves_no_fault_and_no_process(
+    tmp_path: Path, sig: signal.Signals, moment: float
+) -> None:
+    base = free_base_port()
+    run = start_interrupted(tmp_path, base)
     # The clock starts once the harness has announced the run: an interrupt while the Python
     # interpreter is still importing is the interpreter's, not the harness's, to handle.
     assert run.stderr is not None
