@@ -253,7 +253,9 @@ class _PhaseWalker:
             labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
             gate = self.ctx.gate
             skipped = (
-                gate.before_phase(p_index, phase, labels, self.event, self._idle) if gate else set()
+                gate.before_phase(p_index, phase, labels, self.event, self._keep_watch)
+                if gate
+                else set()
             )
             record["start"] = time.time()
             self.journal["phases"].append(record)
@@ -297,8 +299,9 @@ class _PhaseWalker:
                 window["end"] = time.time()
                 self.event("fault_removed", f"{window['phase']}: {fault.label} removed")
 
-    def _idle(self) -> None:
-        """Between phases (a game day's prompt): keep watching the platform and the load."""
+    def _keep_watch(self) -> None:
+        """During a phase and between phases (a game day's prompt): the platform's state,
+        faults past their lifetime, and the load still running."""
         self.observer.poll()
         self.ledger.remove_expired()
         if not self.load.alive():
@@ -309,16 +312,13 @@ class _PhaseWalker:
         start = time.time()
         while (elapsed := time.time() - start) < seconds:
             self._steer(p_index)
-            self.observer.poll()
+            self._keep_watch()
             if self.ctx.gate:
                 self.ctx.gate.during_phase(self.event)
             for e_index, expectation in enumerate(phase.expect):
                 if not isinstance(expectation, MetricExpectation):
                     reading = Observation(elapsed, self.prober.read(expectation))
                     self.observed.setdefault((p_index, e_index), []).append(reading)
-            self.ledger.remove_expired()
-            if not self.load.alive():
-                raise HarnessError(f"the load generator stopped early:\n{self.load.log_tail()}")
             if time.monotonic() - self._samples_read >= 1.0:
                 self._samples = read_samples(self.load.metrics_prefix)
                 self._samples_read = time.monotonic()
