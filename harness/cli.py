@@ -10,10 +10,13 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+import traceback
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,8 +129,15 @@ def _topology_option(func: Any) -> Any:
     return click.option(
         "--topology",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="The platform's topology file (default: the mock platform's).",
+        envvar="HARNESS_TOPOLOGY",
+        help="The platform's topology file (default: a scenario's own, else the mock's).",
     )(func)
+
+
+def _topology(path: Path | None) -> Any:
+    from harness.topology import DEFAULT_TOPOLOGY, load_topology
+
+    return load_topology(path or DEFAULT_TOPOLOGY)
 
 
 def _base_port_option(func: Any) -> Any:
@@ -140,6 +150,7 @@ def _base_port_option(func: Any) -> Any:
 
 
 SCHEMA_PATH = Path("scenarios/scenario.schema.json")
+TOPOLOGY_SCHEMA_PATH = Path("scenarios/topology.schema.json")
 
 
 def _backend_option(func: Any) -> Any:
@@ -164,9 +175,9 @@ def _run_options(func: Any) -> Any:
     options: list[Callable[[Any], Any]] = [
         click.option(
             "--profile",
-            type=click.Choice(["normal", "fragile"]),
             default=None,
-            help="Platform profile (default: the scenario's, else normal).",
+            help="Platform profile, one of the topology's (default: the scenario's, else its"
+            " first: normal for the mock).",
         ),
         click.option(
             "--time-scale",
@@ -186,6 +197,7 @@ def _run_options(func: Any) -> Any:
         ),
         click.option("--plain", is_flag=True, help="Plain line output even on a terminal."),
         _backend_option,
+        _topology_option,
     ]
     return _stack(func, options)
 
@@ -233,6 +245,7 @@ def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
 @click.option(
     "--gateway",
     metavar="URL",
+    callback=lambda _ctx, _param, value: _url(value),
     help="Reuse a running platform (harness platform up) instead of starting one per scenario.",
 )
 @_base_port_option
@@ -249,28 +262,29 @@ def run(
     gateway: str | None,
     plain: bool,
     backend: str,
+    topology: Path | None,
     base_port: int | None,
 ) -> None:
-    """Run scenarios against the mock platform; exit 0 held, 1 failed, 3 errored.
+    """Run scenarios against a platform (the mock's by default); exit 0 held, 1 failed,
+    2 invalid input, 3 errored or interrupted.
 
     A terminal gets a live view; set TOXIPROXY_URL to use a Toxiproxy server you run.
     """
     from harness.engine.console import choose_view
     from harness.engine.session import SessionOptions, run_session
+    from harness.load import LoadOptions
 
     paths = _scenario_paths(scenarios or (Path("scenarios"),))
     options = SessionOptions(
         tags={t.strip() for t in tags.split(",") if t.strip()},
+        topology=topology,
         profile=profile,
         time_scale=time_scale,
         report_dir=report_dir,
-        workers=workers,
-        remote_workers=remote_workers,
-        master_bind=master_bind,
+        load=LoadOptions(workers, remote_workers, master_bind, seed),
         base_port=base_port,
-        seed=seed,
         gateway=gateway,
-        toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+        toxiproxy_url=_toxiproxy_url(),
         backend=backend,
     )
     run_session(paths, options, choose_view(plain=plain))
@@ -278,21 +292,31 @@ def run(
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=True))
-@click.option(
-    "--topology",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Check links and services against this topology (default: the mock platform's).",
-)
+@_topology_option
 def validate(files: tuple[Path, ...], topology: Path | None) -> None:
-    """Check scenario files; print every problem as file:line: field: message (exit 2)."""
-    from harness.platform import DEFAULT_TOPOLOGY, load_topology
-    from harness.scenario import load_scenario
+    """Check scenario files against their topology; print every problem as
+    file:line: field: message (exit 2), ok: per valid file.
 
-    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    A file that is a topology (it has services) is checked as one.
+    """
+    from harness.scenario import TopologyCache, load_scenario
+    from harness.topology import DEFAULT_TOPOLOGY
+
+    default = (topology or DEFAULT_TOPOLOGY).resolve()
+    _topology(default)  # the topology itself first: its problems, all at once
+    cache = TopologyCache()
     paths = _scenario_paths(files)
     failed = 0
     for path in paths:
-        scenario, problems = load_scenario(path, spec)
+        if _is_topology(path):
+            spec, problems = cache.get(path)
+            for problem in problems:
+                click.echo(str(problem))
+            failed += spec is None
+            if spec is not None:
+                click.echo(f"ok: {path} (topology {spec.name}: {len(spec.services)} services)")
+            continue
+        scenario, problems = load_scenario(path, default, cache)
         for problem in problems:
             click.echo(str(problem))
         if scenario is None:
@@ -308,14 +332,18 @@ def validate(files: tuple[Path, ...], topology: Path | None) -> None:
 
 @cli.command("list")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def list_scenarios(paths: tuple[Path, ...]) -> None:
+@_topology_option
+def list_scenarios(paths: tuple[Path, ...], topology: Path | None) -> None:
     """Show the scenarios with their tags, length and description."""
-    from harness.platform import DEFAULT_TOPOLOGY, load_topology
-    from harness.scenario import load_scenario
+    from harness.scenario import TopologyCache, load_scenario
+    from harness.topology import DEFAULT_TOPOLOGY
 
-    spec = load_topology(DEFAULT_TOPOLOGY)
+    default = (topology or DEFAULT_TOPOLOGY).resolve()
+    cache = TopologyCache()
     for path in _scenario_paths(paths or (Path("scenarios"),)):
-        scenario, problems = load_scenario(path, spec)
+        if _is_topology(path):
+            continue
+        scenario, problems = load_scenario(path, default, cache)
         if scenario is None:
             click.echo(f"{path}: invalid ({len(problems)} problems; run harness validate {path})")
             continue
@@ -329,22 +357,21 @@ def list_scenarios(paths: tuple[Path, ...]) -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=SCHEMA_PATH,
-    show_default=True,
-    help="Where to write the JSON Schema ('-' for standard output).",
+    default=None,
+    help="Where to write the JSON Schema ('-' for standard output)."
+    f" [default: {SCHEMA_PATH}, or {TOPOLOGY_SCHEMA_PATH} with --topology]",
 )
-def schema(output: Path) -> None:
-    """Write the scenario JSON Schema for editors (yaml-language-server)."""
-    from harness.scenario.schema import scenario_schema_text
+@click.option("--topology", "of_topology", is_flag=True, help="The topology file's schema instead.")
+def schema(output: Path | None, of_topology: bool) -> None:
+    """Write the scenario (or topology) JSON Schema for editors (yaml-language-server)."""
+    from harness.scenario.schema import scenario_schema_text, topology_schema_text
 
-    text = scenario_schema_text()
+    text = topology_schema_text() if of_topology else scenario_schema_text()
+    output = output or (TOPOLOGY_SCHEMA_PATH if of_topology else SCHEMA_PATH)
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
+    _write_atomically(output, text)
     _say(f"wrote {output}; point editors at it with: # yaml-language-server: $schema=<path>")
 
 
@@ -362,6 +389,7 @@ def gameday(
     seed: int | None,
     plain: bool,
     backend: str,
+    topology: Path | None,
     base_port: int | None,
 ) -> None:
     """Run one scenario as a game-day drill, phase by phase, and draft postmortem.md.
@@ -376,34 +404,31 @@ def gameday(
     from harness.engine.console import choose_view
     from harness.engine.session import SessionOptions, load_scenarios, run_session
     from harness.gameday import AutoOperator, Operator, postmortem_md
+    from harness.load import LoadOptions
+    from harness.record import RunRecord
 
     if not auto and not sys.stdin.isatty():
         raise ConfigError("a drill needs a terminal to answer its prompts; add --auto to run it")
-    chosen = load_scenarios(_scenario_paths((scenario,)), set())
+    chosen = load_scenarios(_scenario_paths((scenario,)), set(), topology)
     if len(chosen) != 1:
         raise ConfigError(f"{scenario}: a drill runs one scenario; {len(chosen)} found")
     view = choose_view(plain=plain)
     total = len(chosen[0].phases)
-    operator = (
-        AutoOperator(view, total, time_scale)
-        if auto
-        else Operator(view, total, time_scale, sys.stdin, sys.stderr)
-    )
+    operator = AutoOperator(view, total) if auto else Operator(view, total, sys.stdin, sys.stderr)
 
-    def write_postmortem(run_dir: Path, journals: list[dict[str, Any]]) -> None:
+    def write_postmortem(run_dir: Path, records: list[RunRecord]) -> None:
         path = run_dir / "postmortem.md"
-        tmp = path.with_name(".postmortem.md.tmp")
-        tmp.write_text(postmortem_md(journals[0]), encoding="utf-8")
-        tmp.replace(path)
+        _write_atomically(path, postmortem_md(records[0]))
         view.say(f"post-mortem draft: {path}")
 
     options = SessionOptions(
+        topology=topology,
         profile=profile,
         time_scale=time_scale,
         report_dir=report_dir,
         base_port=base_port,
-        seed=seed,
-        toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+        load=LoadOptions(seed=seed),
+        toxiproxy_url=_toxiproxy_url(),
         gate=operator,
         more_reports=write_postmortem,
         backend=backend,
@@ -422,14 +447,13 @@ def report(run_dirs: tuple[Path, ...]) -> None:
     Example:
       harness report reports/latest
     """
-    from harness.report import load_journals, write_html
+    from harness.report import load_records, write_html
 
     for given in run_dirs:
         run_dir = given.resolve()
         if not run_dir.is_dir():
             raise ConfigError(f"{given}: no such run directory")
-        journals = load_journals(run_dir)
-        write_html(run_dir, journals)
+        write_html(run_dir, load_records(run_dir))
         _say(f"wrote {run_dir / 'report.html'} and {run_dir.parent / 'index.html'}")
 
 
@@ -440,10 +464,7 @@ def _platform_options(func: Any) -> Any:
     """What ``platform up`` and ``platform compose`` share: profile, ports, data, topology."""
     options: list[Callable[[Any], Any]] = [
         click.option(
-            "--profile",
-            type=click.Choice(["normal", "fragile"]),
-            default="normal",
-            show_default=True,
+            "--profile", default=None, help="One of the topology's profiles (default: its first)."
         ),
         _base_port_option,
         click.option(
@@ -467,19 +488,20 @@ def platform() -> None:
 @_platform_options
 @_backend_option
 def platform_up(
-    profile: str, base_port: int | None, run_dir: Path, topology: Path | None, backend: str
+    profile: str | None, base_port: int | None, run_dir: Path, topology: Path | None, backend: str
 ) -> None:
     """Start the proxy, the links and every service; stay up until Ctrl-C or SIGTERM."""
-    from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+    from harness.platform import Platform
 
-    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    spec = _topology(topology)
+    profile = _profile(spec, profile)
     base = base_port or spec.base_port
     plat = Platform(
         spec,
         base,
         run_dir.resolve(),
         profile,
-        os.environ.get("TOXIPROXY_URL"),
+        _toxiproxy_url(),
         echo=_say,
         backend=backend,
     )
@@ -522,7 +544,7 @@ def platform_up(
 )
 @_platform_options
 def platform_compose(
-    output: Path, profile: str, base_port: int | None, run_dir: Path, topology: Path | None
+    output: Path, profile: str | None, base_port: int | None, run_dir: Path, topology: Path | None
 ) -> None:
     """Write a docker-compose.yml equivalent of the topology (images: make images).
 
@@ -531,11 +553,11 @@ def platform_compose(
     """
     import yaml
 
-    from harness.platform import DEFAULT_TOPOLOGY, load_topology
     from harness.platform.compose import compose_document
     from harness.platform.containers import PROXY_IMAGE
 
-    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    spec = _topology(topology)
+    profile = _profile(spec, profile)
     base = base_port or spec.base_port
     flavour = "embedded"
     with contextlib.suppress(Exception):  # no daemon here: the embedded proxy's flags
@@ -554,10 +576,9 @@ def platform_compose(
         (config, json.dumps(spec.populate_body(base), indent=2) + "\n"),
         (output, yaml.safe_dump(document, sort_keys=False)),
     ):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        _write_atomically(path, text)
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec.path, run_dir.resolve() / "topology.yaml")
     _say(
         f"wrote {output} ({len(document['services'])} containers, {flavour} proxy) and {config};"
         f" gateway at {spec.gateway_url(base)}"
@@ -570,23 +591,27 @@ def platform_compose(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def platform_status(base_port: int | None, topology: Path | None, as_json: bool) -> None:
     """Each service's health, as a table (exit 3 when any is unhealthy)."""
-    from harness.platform import DEFAULT_TOPOLOGY, Platform, PlatformError, load_topology
+    import dataclasses
 
-    spec = load_topology(topology or DEFAULT_TOPOLOGY)
+    from harness.platform import Platform, PlatformError
+
+    spec = _topology(topology)
     plat = Platform(spec, base_port or spec.base_port, DEFAULT_RUN_DIR)
     report = plat.health()
+    plat.close()
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps({k: dataclasses.asdict(v) for k, v in report.items()}, indent=2))
     else:
         width = max(len(name) for name in report)
         click.echo(f"{'service'.ljust(width)}  health     latency  build  url")
         for name, item in report.items():
-            state = "healthy" if item["healthy"] else "DOWN"
+            state = "healthy" if item.healthy else "DOWN"
+            where = item.url + (" (external)" if item.external else "")
             click.echo(
-                f"{name.ljust(width)}  {state.ljust(9)}  {item['latency_ms']:>5.1f} ms  "
-                f"{item['build'] or '-':5}  {item['url']}"
+                f"{name.ljust(width)}  {state.ljust(9)}  {item.latency_ms:>5.1f} ms  "
+                f"{item.build or '-':5}  {where}"
             )
-    down = [name for name, item in report.items() if not item["healthy"]]
+    down = [name for name, item in report.items() if not item.healthy]
     if down:
         raise PlatformError(f"unhealthy: {', '.join(down)}")
 
@@ -631,6 +656,60 @@ def _process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
 
 
+def _is_topology(path: Path) -> bool:
+    """A YAML file with services and no phases is a topology (validate checks it as one)."""
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    keys = {line.split(":", 1)[0] for line in head.splitlines() if line and line[0].isalpha()}
+    return "services" in keys and "phases" not in keys
+
+
+def _profile(topology: Any, profile: str | None) -> str:
+    chosen = profile or topology.profiles[0]
+    if chosen not in topology.profiles:
+        raise ConfigError(
+            f"--profile {chosen}: the topology {topology.name} has: {', '.join(topology.profiles)}"
+        )
+    return str(chosen)
+
+
+def _toxiproxy_url() -> str | None:
+    url = os.environ.get("TOXIPROXY_URL")
+    if url is not None:
+        _url(url, "TOXIPROXY_URL")
+    return url
+
+
+def _url(value: str | None, what: str = "--gateway") -> str | None:
+    """An http URL with a host and port, else a usage error (exit 2)."""
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise click.BadParameter(
+            f"{value!r}: give a URL with a host and port, e.g. http://127.0.0.1:18080",
+            param_hint=what,
+        )
+    return value
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A whole file or none; a path that cannot be written is a usage error (exit 2)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+
+
 def _host_port(value: str) -> str:
     _, colon, port = value.partition(":")
     if colon and not (port.isdigit() and 0 < int(port) < 65536):
@@ -669,4 +748,24 @@ def main() -> None:
     except HarnessError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a harness bug: exit 3 (never 1, which means a finding)
+        saved = _save_traceback()
+        click.echo(
+            f"error: harness error (a bug, not a finding): {type(exc).__name__}: {exc}"
+            + (f"; traceback: {saved}" if saved else ""),
+            err=True,
+        )
+        sys.exit(3)
     sys.exit(0)
+
+
+def _save_traceback() -> Path | None:
+    """The traceback of an unexpected error, kept under .chaos/tracebacks/."""
+    folder = Path(".chaos/tracebacks")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.strftime('%Y%m%dt%H%M%S')}-{os.getpid()}.txt"
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        return None
+    return path.resolve()

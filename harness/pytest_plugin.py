@@ -1,7 +1,9 @@
 """pytest plugin: scenarios as tests, and fixtures for chaos tests written in Python.
 
-    pytest scenarios/  -> ScenarioFile per YAML scenario (invalid: a collection error listing
-                          every problem as file:line) -> ScenarioItem -> engine.execute()
+    pytest scenarios/  -> ScenarioFile per YAML scenario, checked against its topology
+                          (--chaos-topology, or its own topology:, else the mock's); an
+                          invalid file is a collection error of that file alone, listing
+                          every problem as file:line -> ScenarioItem -> engine.execute()
                           -> pass, or a failure listing each failed expectation with its
                           measured value and threshold (reports/<run-id>/ as with harness run)
     fixtures: platform (one per session: started, or --chaos-gateway to reuse one)
@@ -30,11 +32,13 @@ from harness.engine.session import SessionOptions, execute, open_platform
 from harness.errors import HarnessError
 from harness.faults import FaultLedger, ToxiproxyClient, create_fault, sweep_dead_runs
 from harness.faults.active import ActiveFault
-from harness.load import LoadRunner, figures, read_samples
+from harness.load import LoadOptions, LoadPlan, LoadRunner, figures, read_samples
 from harness.load.result import Figures, History, read_history
-from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+from harness.platform import Platform
+from harness.record import Status
 from harness.scenario import Scenario, load_scenario
 from harness.scenario.model import Fault
+from harness.topology import DEFAULT_TOPOLOGY, load_topology
 
 __all__ = ["Traffic"]
 
@@ -45,10 +49,14 @@ _FAULT = pydantic.TypeAdapter(Fault)
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "resilience scenarios (harness)")
     group.addoption(
-        "--chaos-profile",
-        choices=("normal", "fragile"),
+        "--chaos-topology",
         default=None,
-        help="Platform profile (default: the scenario's, else normal).",
+        help="The platform's topology file (default: a scenario's own, else the mock's).",
+    )
+    group.addoption(
+        "--chaos-profile",
+        default=None,
+        help="Platform profile, one of the topology's (default: the scenario's, else its first).",
     )
     group.addoption("--chaos-time-scale", type=float, default=1.0, help="Multiply every duration.")
     group.addoption("--chaos-report-dir", default="reports", help="Where run reports go.")
@@ -58,8 +66,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _topology_path(config: pytest.Config) -> Path | None:
+    given = config.getoption("chaos_topology")
+    return Path(given).resolve() if given else None
+
+
 def _options(config: pytest.Config) -> SessionOptions:
     return SessionOptions(
+        topology=_topology_path(config),
         profile=config.getoption("chaos_profile"),
         time_scale=config.getoption("chaos_time_scale"),
         report_dir=Path(config.getoption("chaos_report_dir")),
@@ -88,7 +102,8 @@ def _looks_like_scenario(path: Path) -> bool:
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        scenario, problems = load_scenario(self.path, load_topology(DEFAULT_TOPOLOGY))
+        default = _topology_path(self.config) or DEFAULT_TOPOLOGY
+        scenario, problems = load_scenario(self.path, default)
         if problems or scenario is None:
             raise self.CollectError("invalid scenario:\n" + "\n".join(str(p) for p in problems))
         yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
@@ -108,17 +123,16 @@ class ScenarioItem(pytest.Item):
             self.add_marker(marker)
 
     def runtest(self) -> None:
-        _, journals = execute([self.scenario], _options(self.config), PlainView(sys.stderr))
-        journal = journals[0]
-        if journal["status"] in ("errored", "aborted"):
-            pytest.fail(f"{journal['status']}: {journal['reason']}", pytrace=False)
-        if journal["status"] == "failed":
-            failed = [r for r in journal["expectations"] + journal["invariants"] if not r["passed"]]
+        _, records = execute([self.scenario], _options(self.config), PlainView(sys.stderr))
+        record = records[0]
+        if record.status in (Status.ERRORED, Status.ABORTED):
+            pytest.fail(f"{record.status.value}: {record.reason}", pytrace=False)
+        if record.status == Status.FAILED:
             raise ScenarioFailed(
                 "\n".join(
-                    f"{r['phase']}: {r['name']}: measured {r['measured']},"
-                    f" expected {r['threshold']}" + (f" ({r['detail']})" if r["detail"] else "")
-                    for r in failed
+                    f"{r.phase}: {r.name}: measured {r.measured}, expected {r.threshold}"
+                    + (f" ({r.detail})" if r.detail else "")
+                    for r in record.failed
                 )
             )
 
@@ -140,7 +154,8 @@ class ScenarioItem(pytest.Item):
 def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     """The platform under test for the whole session (started here unless --chaos-gateway)."""
     run_dir = (Path(".chaos") / "pytest" / secrets.token_hex(4)).resolve()
-    plat = open_platform(_options(request.config), run_dir)
+    options = _options(request.config)
+    plat = open_platform(options, run_dir, load_topology(options.topology or DEFAULT_TOPOLOGY))
     try:
         yield plat
     finally:
@@ -168,8 +183,14 @@ def fault(platform: Platform) -> Iterator[Callable[[dict[str, Any]], ActiveFault
             model = _FAULT.validate_python(spec)
         except pydantic.ValidationError as exc:
             raise pytest.UsageError(f"fault {spec}: {exc}") from None
+        if getattr(model, "type", "") == "replication_lag" and model.link is None:  # type: ignore[union-attr]
+            model = model.model_copy(update={"link": platform.topology.replication_link})
         count += 1
-        active = create_fault(model, run_id, count, client, platform, platform.gateway_url)
+        rollouts = platform.topology.capabilities.rollouts
+        url = (
+            None if rollouts is None else platform.topology.render(rollouts.url, platform.base_port)
+        )
+        active = create_fault(model, run_id, count, client, platform, url)
         return ledger.add(active)
 
     try:
@@ -216,15 +237,22 @@ def load(platform: Platform, tmp_path: Path) -> Iterator[Callable[..., Traffic]]
         duration: float = 120,
         workers: int = 0,
     ) -> Traffic:
+        spec = platform.topology.load
+        if spec is None:
+            raise pytest.UsageError(f"the topology {platform.topology.name} declares no load")
+        plan = LoadPlan(
+            locustfile=platform.topology.locustfile() or Path(),
+            users=users,
+            spawn_rate=spawn_rate,
+            mix=mix or spec.default_mix,
+            env=dict(spec.env),
+        )
         runner = LoadRunner(
             platform.gateway_url,
             tmp_path / f"load{len(runners)}",
             duration,
-            users=users,
-            spawn_rate=spawn_rate,
-            mix=mix,
-            token_secret=platform.topology.auth.get("token_secret", ""),
-            workers=workers,
+            plan,
+            LoadOptions(workers=workers),
         )
         runners.append(runner)
         runner.start()

@@ -51,6 +51,7 @@ class RegionSelector:
         self.hold_s = hold_s
         self.active = regions[0]
         self.events: list[dict[str, Any]] = []
+        self.switches = 0  # every failover and failback since the start
 
     @property
     def preferred(self) -> str:
@@ -105,6 +106,7 @@ class RegionSelector:
                 {"at": time.time(), "from": self.active, "to": target.name, "reason": reason}
             )
             del self.events[:-50]
+            self.switches += 1
             self.active = target.name
         return self.active
 
@@ -119,5 +121,6 @@ class RegionSelector:
                 r.name: {"up": r.up, "streak": r.streak, "ok": r.last_ok} for r in self.regions
             },
             "events": self.events,
+            "switches": self.switches,
             "detection_budget_s": self.fall * self.interval_s + self.timeout_s,
         }

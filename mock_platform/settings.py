@@ -86,8 +86,13 @@ class Settings:
         return f"http://127.0.0.1:{self.base_port + int(spec['port'])}"
 
     @property
+    def own(self) -> dict[str, Any]:
+        """The topology's x-mock section: what only the mock's services read."""
+        return dict(self.topology.get("x-mock") or {})
+
+    @property
     def token_secret(self) -> bytes:
-        return str(self.topology["auth"]["token_secret"]).encode()
+        return str(self.own["auth"]["token_secret"]).encode()
 
     def database(self, name: str) -> Path:
         self.run_dir.mkdir(parents=True, exist_ok=True)

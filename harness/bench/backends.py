@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+from harness.platform import Platform
+from harness.topology import DEFAULT_TOPOLOGY, load_topology
 
 __all__ = ["measure_backends", "render_backends"]
 

@@ -1,9 +1,12 @@
 """A run of one or more scenarios: validate all, then each on a fresh platform, then reports.
 
-    paths -> load_scenario (all problems first: exit 2) -> filter by tags
-    per scenario: Platform.up(profile) (or .attach(--gateway)) -> run_scenario
-                  -> Platform.down() (always; an attached platform is left running)
-    -> reports/<run-id>/ journal.json, junit.xml, summary.md; reports/latest
+    paths -> load_scenarios (each against its topology; all problems first: exit 2)
+          -> filter by tags; the report directory is checked writable before anything starts
+    per scenario: Platform(its topology).up(profile, defects) (or attach to --gateway)
+                  -> parts.run_scenario -> Platform.down() (always; attached ones stay up)
+                  a harness bug in one scenario: its traceback in its directory, the record
+                  errored, the next scenario runs
+    -> reports/<run-id>/ journal.json, junit.xml, summary.md, report.html; reports/latest
     -> exit: 0 every expectation held, 1 one failed, 3 errored or aborted
 SIGTERM is turned into KeyboardInterrupt so the same finally blocks clean up.
 """
@@ -15,20 +18,26 @@ import dataclasses
 import secrets
 import signal
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from harness.engine.console import RunView
-from harness.engine.runner import Interrupted, PhaseGate, RunContext, run_scenario
-from harness.errors import ConfigError, EnvironmentFailure, ResilienceFailure
-from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+from harness.engine.parts import RunContext, new_record, run_scenario
+from harness.engine.runner import Interrupted, PhaseGate
+from harness.errors import ConfigError, EnvironmentFailure, HarnessError, ResilienceFailure
+from harness.load import LoadOptions
+from harness.platform import Platform
+from harness.record import RunRecord, Status
 from harness.report import write_reports
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario, TopologyCache, load_scenario
 from harness.scenario.model import PROCESS_FAULTS
+from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 __all__ = [
     "SessionOptions",
+    "check_report_dir",
     "execute",
     "load_scenarios",
     "new_run_id",
@@ -56,34 +65,43 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 @dataclasses.dataclass
 class SessionOptions:
-    """How to run: what ``harness run`` and the pytest plugin pass in."""
+    """How to run: what ``harness run``, ``gameday`` and the pytest plugin pass in."""
 
     tags: set[str] = dataclasses.field(default_factory=set)
+    topology: Path | None = None  # --topology (default: each scenario's, else the mock's)
     profile: str | None = None
+    defects: tuple[str, ...] = ()
     time_scale: float = 1.0
     report_dir: Path = Path("reports")
-    workers: int = 0
-    remote_workers: int = 0  # Locust workers started by hand on other machines
-    master_bind: str = "127.0.0.1"  # HOST[:PORT] the Locust master listens on
+    load: LoadOptions = dataclasses.field(default_factory=LoadOptions)
     base_port: int | None = None
-    seed: int | None = None
     gateway: str | None = None  # reuse this running platform instead of starting one
     toxiproxy_url: str | None = None  # a Toxiproxy server to use instead of the embedded proxy
     backend: str = "local"  # services as local processes, or "docker" containers
     gate: PhaseGate | None = None  # a game day's operator between the phases
-    # more reports from the same journals (a game day's post-mortem), even when interrupted
-    more_reports: Callable[[Path, list[dict[str, Any]]], None] | None = None
+    # more reports from the same records (a game day's post-mortem), even when interrupted
+    more_reports: Callable[[Path, list[RunRecord]], None] | None = None
 
 
-def load_scenarios(paths: list[Path], tags: set[str]) -> list[Scenario]:
-    """Every file validated first (all problems, exit 2), then filtered by tags."""
-    topology = load_topology(DEFAULT_TOPOLOGY)
+def load_scenarios(
+    paths: list[Path], tags: set[str], topology: Path | None = None
+) -> list[Scenario]:
+    """Every file validated against its topology first (all problems, exit 2), then
+    filtered by tags. A scenario naming another topology than --topology is an error."""
+    default = (topology or DEFAULT_TOPOLOGY).resolve()
+    cache = TopologyCache()
     scenarios: list[Scenario] = []
-    problems = []
+    problems: list[object] = []
     for path in paths:
-        scenario, found = load_scenario(path, topology)
+        scenario, found = load_scenario(path, default, cache)
         problems += found
-        if scenario is not None and (not tags or tags & set(scenario.tags)):
+        if scenario is None:
+            continue
+        if topology is not None and Path(str(scenario.topology)) != default:
+            problems.append(
+                f"{path}: names topology {scenario.topology}, but --topology is {default}"
+            )
+        elif not tags or tags & set(scenario.tags):
             scenarios.append(scenario)
     if problems:
         raise ConfigError("invalid scenarios:\n" + "\n".join(str(p) for p in problems))
@@ -92,57 +110,76 @@ def load_scenarios(paths: list[Path], tags: set[str]) -> list[Scenario]:
     return scenarios
 
 
-def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> list[dict[str, Any]]:
+def check_report_dir(report_dir: Path) -> None:
+    """Before anything starts: the reports can be written there (else exit 2)."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / f".write-test-{secrets.token_hex(4)}"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"--report-dir {report_dir}: cannot write reports there ({exc.strerror or exc})"
+        ) from None
+
+
+def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> list[RunRecord]:
     """Run, report, and raise the exit code's exception unless every scenario passed."""
-    scenarios = load_scenarios(paths, options.tags)
-    run_dir, journals = execute(scenarios, options, view)
-    for journal in journals:
+    scenarios = load_scenarios(paths, options.tags, options.topology)
+    run_dir, records = execute(scenarios, options, view)
+    for record in records:
         view.say(
-            f"{journal['status'].upper():8} {journal['scenario']['name']}"
-            + (f": {journal['reason']}" if journal["reason"] else "")
+            f"{record.status.value.upper():8} {record.scenario.name}"
+            + (f": {record.reason}" if record.reason else "")
         )
     view.say(f"reports: {run_dir}/report.html, summary.md, junit.xml, journal.json")
-    statuses = {j["status"] for j in journals}
-    if statuses & {"errored", "aborted"}:
+    statuses = {r.status for r in records}
+    if statuses & {Status.ERRORED, Status.ABORTED}:
         raise EnvironmentFailure("a scenario errored or was aborted (see the reports)")
-    if "failed" in statuses:
+    if Status.FAILED in statuses:
         raise ResilienceFailure("a resilience expectation failed (see the reports)")
-    return journals
+    return records
 
 
 def execute(
     scenarios: list[Scenario], options: SessionOptions, view: RunView
-) -> tuple[Path, list[dict[str, Any]]]:
+) -> tuple[Path, list[RunRecord]]:
     """Each scenario on its own platform; reports written even when interrupted."""
+    check_report_dir(options.report_dir)
     if options.gateway:
         _check_attachable(scenarios, options)
     run_id = new_run_id()
     run_dir = (options.report_dir / run_id).resolve()
-    journals: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     view.say(f"run {run_id}: {len(scenarios)} scenario(s), time scale {options.time_scale:g}")
+    topologies: dict[str, Topology] = {}
     try:
         with _sigterm_interrupts():
             for scenario in scenarios:
-                journals.append(_one(scenario, run_id, run_dir, options, view))
+                path = str(scenario.topology or DEFAULT_TOPOLOGY)
+                topology = topologies.setdefault(path, load_topology(Path(path)))
+                records.append(_one(scenario, topology, run_id, run_dir, options, view))
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted):  # the scenario's record so far is reported too
-            journals.append(exc.journal)
+            records.append(exc.record)
         raise EnvironmentFailure("interrupted: faults removed, platform stopped") from None
     finally:
         view.close()
-        if journals:
-            problem = write_reports(run_dir, journals)
+        if records:
+            problem = write_reports(run_dir, records)
             if problem:
-                view.say(f"report.html not written: {problem}")
+                view.say(f"report.html not written: {problem.message}")
             if options.more_reports:
-                options.more_reports(run_dir, journals)
-    return run_dir, journals
+                options.more_reports(run_dir, records)
+            if problem and problem.interrupted:
+                raise EnvironmentFailure("interrupted while writing the reports")
+    return run_dir, records
 
 
 def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> None:
-    if options.profile:
+    if options.profile or options.defects:
         raise ConfigError(
-            "--profile cannot change a running platform (--gateway); start it with"
+            "--profile/--defect cannot change a running platform (--gateway); start it with"
             " harness platform up --profile ... instead"
         )
     for scenario in scenarios:
@@ -158,15 +195,20 @@ def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> Non
 def open_platform(
     options: SessionOptions,
     run_dir: Path,
+    topology: Topology,
     profile: str | None = None,
     echo: Callable[[str], None] = lambda _line: None,
 ) -> Platform:
     """The platform a run uses, up and healthy: the one at --gateway, or a new one here
-    (profile: --profile, else the scenario's, else normal). The caller calls down()."""
-    topology = load_topology(DEFAULT_TOPOLOGY)
+    (profile: --profile, else the scenario's, else the topology's first). The caller calls
+    down()."""
     if options.gateway:
         return Platform.attach(topology, options.gateway, options.toxiproxy_url, echo=echo)
-    chosen = options.profile or profile or "normal"
+    chosen = options.profile or profile or topology.profiles[0]
+    if chosen not in topology.profiles:
+        raise ConfigError(
+            f"--profile {chosen}: the topology {topology.name} has: {', '.join(topology.profiles)}"
+        )
     plat = Platform(
         topology,
         options.base_port or topology.base_port,
@@ -174,8 +216,9 @@ def open_platform(
         chosen,
         options.toxiproxy_url,
         echo=echo,
-        seed=options.seed,
+        seed=options.load.seed,
         backend=options.backend,
+        defects=options.defects,
     )
     echo(f"bringing the platform up ({chosen}, {options.backend} backend)")
     plat.up()
@@ -184,31 +227,75 @@ def open_platform(
 
 def _one(
     scenario: Scenario,
+    topology: Topology,
     run_id: str,
     run_dir: Path,
     options: SessionOptions,
     view: RunView,
-) -> dict[str, Any]:
+) -> RunRecord:
     scenario_dir = run_dir / scenario.name
 
     def say(line: str) -> None:
         view.say(f"[{scenario.name}] {line}")
 
-    plat = open_platform(options, scenario_dir / "platform", scenario.profile, say)
+    plat: Platform | None = None
+    context: RunContext | None = None
     try:
+        plat = open_platform(options, scenario_dir / "platform", topology, scenario.profile, say)
         context = RunContext(
             run_id,
             scenario_dir,
             plat,
             Path(".chaos/faults").resolve(),
             options.time_scale,
-            options.workers,
+            options.load,
             view,
-            options.seed,
-            options.remote_workers,
-            options.master_bind,
             options.gate,
         )
-        return run_scenario(scenario, context)
+        record = run_scenario(scenario, context)
+        if record.traceback:
+            record.error_log = _save_traceback(scenario_dir, record.traceback, say)
+        return record
+    except HarnessError as exc:  # the platform would not start: reported, as errored
+        return _errored(scenario, topology, run_id, scenario_dir, plat, options, str(exc))
+    except Exception as exc:  # a harness bug: its traceback on disk, the run goes on
+        reason = f"harness error: {type(exc).__name__}: {exc}"
+        record = _errored(scenario, topology, run_id, scenario_dir, plat, options, reason)
+        record.error_log = _save_traceback(scenario_dir, traceback.format_exc(), say)
+        return record
     finally:
-        plat.down()
+        if plat is not None:
+            plat.down()
+
+
+def _save_traceback(scenario_dir: Path, text: str, say: Callable[[str], None]) -> str:
+    log = scenario_dir / "traceback.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(text, encoding="utf-8")
+    say(f"a harness error (a bug, not a finding); traceback: {log}")
+    return str(log)
+
+
+def _errored(
+    scenario: Scenario,
+    topology: Topology,
+    run_id: str,
+    scenario_dir: Path,
+    plat: Platform | None,
+    options: SessionOptions,
+    reason: str,
+) -> RunRecord:
+    if plat is None:
+        plat = Platform(
+            topology,
+            options.base_port or topology.base_port,
+            scenario_dir,
+            options.profile or scenario.profile or topology.profiles[0],
+            defects=options.defects,
+        )
+        plat.close()
+    context = RunContext(run_id, scenario_dir, plat, Path(".chaos/faults"), options.time_scale)
+    record = new_record(scenario, context)
+    record.status, record.reason = Status.ERRORED, reason
+    record.finished_at = record.started_at
+    return record

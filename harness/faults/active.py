@@ -1,6 +1,7 @@
 """Faults a run applies, each undoable, named with the run id, with a maximum lifetime.
 
     scenario fault (model) -> create_fault(spec, run_id, ...) -> ActiveFault
+    FaultInjector: create_fault + the ledger, what the timeline drives (a fake in unit tests)
     ActiveFault.apply()  : Toxiproxy API (toxics, proxy disable) | platform processes | rollout API
     ActiveFault.remove() : exactly what apply did, safe to call twice
     FaultLedger          : every applied fault on disk (.chaos/faults/<run>.json) with the pid, so
@@ -36,6 +37,7 @@ from harness.scenario.model import (
 
 __all__ = [
     "ActiveFault",
+    "FaultInjector",
     "FaultLedger",
     "Processes",
     "create_fault",
@@ -79,9 +81,11 @@ def create_fault(
     index: int,
     toxiproxy: ToxiproxyClient,
     processes: Processes | None,
-    gateway_url: str | None,
+    rollouts_url: str | None,
 ) -> ActiveFault:
-    """Apply the fault now; FaultError when it cannot be (the run is then errored)."""
+    """Apply the fault now; FaultError when it cannot be (the run is then errored).
+
+    rollouts_url: the topology's rollouts capability, rendered for this platform."""
     if isinstance(spec, ToxicFault):
         streams = ["upstream", "downstream"] if spec.stream == "both" else [spec.stream]
         undo = []
@@ -106,6 +110,8 @@ def create_fault(
             max_lifetime_s=spec.max_lifetime,
         )
     if isinstance(spec, ReplicationLagFault):
+        if spec.link is None:
+            raise FaultError("replication_lag: the topology names no replication link")
         if spec.cut:
             toxiproxy.set_enabled(spec.link, False)
             return ActiveFault(
@@ -126,7 +132,7 @@ def create_fault(
         if processes is None:
             raise FaultError(f"{spec.type} {spec.service}: this backend cannot signal processes")
         return _process_fault(spec, processes)
-    return _rollout(spec, gateway_url)
+    return _rollout(spec, rollouts_url)
 
 
 def _process_fault(spec: ProcessFault, processes: Processes) -> ActiveFault:
@@ -150,9 +156,9 @@ def _process_fault(spec: ProcessFault, processes: Processes) -> ActiveFault:
     return ActiveFault(f"{spec.service} restarted", [])
 
 
-def _rollout(spec: RolloutFault, gateway_url: str | None) -> ActiveFault:
-    if gateway_url is None:
-        raise FaultError("a rollout needs the platform's gateway URL")
+def _rollout(spec: RolloutFault, rollouts_url: str | None) -> ActiveFault:
+    if rollouts_url is None:
+        raise FaultError("a rollout needs the topology's rollouts capability")
     body = {
         "service": spec.service,
         "build": spec.build,
@@ -161,9 +167,7 @@ def _rollout(spec: RolloutFault, gateway_url: str | None) -> ActiveFault:
         **({"analysis": spec.analysis} if spec.analysis else {}),
     }
     try:
-        response = httpx.post(
-            f"{gateway_url}/admin/rollouts", json=body, timeout=10, trust_env=False
-        )
+        response = httpx.post(rollouts_url, json=body, timeout=10, trust_env=False)
     except httpx.HTTPError as exc:
         raise FaultError(f"rollout of {spec.service}@{spec.build}: {exc}") from exc
     if response.status_code != 201:
@@ -171,7 +175,7 @@ def _rollout(spec: RolloutFault, gateway_url: str | None) -> ActiveFault:
     rollout_id = response.json()["id"]
     return ActiveFault(
         f"rollout {spec.service}@{spec.build} ({rollout_id})",
-        [{"do": "abort_rollout", "gateway": gateway_url, "id": rollout_id}],
+        [{"do": "abort_rollout", "url": f"{rollouts_url}/{rollout_id}"}],
     )
 
 
@@ -191,9 +195,8 @@ def undo_step(
         processes.restart(step["service"])
     elif kind == "abort_rollout":
         with contextlib.suppress(httpx.HTTPError):
-            httpx.delete(
-                f"{step['gateway']}/admin/rollouts/{step['id']}", timeout=10, trust_env=False
-            )
+            url = step.get("url") or f"{step['gateway']}/admin/rollouts/{step['id']}"
+            httpx.delete(url, timeout=10, trust_env=False)
 
 
 class FaultLedger:
@@ -246,6 +249,44 @@ class FaultLedger:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"run_id": self.run_id, "pid": os.getpid(), "undo": steps}))
         tmp.replace(self.path)
+
+
+class FaultInjector:
+    """Faults as the timeline sees them: apply a scenario's fault, undo it, undo everything."""
+
+    def __init__(
+        self,
+        ledger: FaultLedger,
+        processes: Processes | None,
+        rollouts_url: str | None,
+    ) -> None:
+        self.ledger = ledger
+        self.processes = processes
+        self.rollouts_url = rollouts_url
+
+    def apply(
+        self,
+        spec: ToxicFault | DownFault | ReplicationLagFault | ProcessFault | RolloutFault,
+        index: int,
+    ) -> ActiveFault:
+        fault = create_fault(
+            spec,
+            self.ledger.run_id,
+            index,
+            self.ledger.toxiproxy,
+            self.processes,
+            self.rollouts_url,
+        )
+        return self.ledger.add(fault)
+
+    def remove(self, fault: ActiveFault) -> None:
+        self.ledger.remove(fault)
+
+    def remove_expired(self) -> list[ActiveFault]:
+        return self.ledger.remove_expired()
+
+    def remove_all(self) -> list[str]:
+        return self.ledger.remove_all()
 
 
 def sweep_dead_runs(

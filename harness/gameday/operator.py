@@ -31,11 +31,9 @@ def _fault_text(fault: object) -> str:
     return f"{kind} {where}".strip() + (f" ({rest})" if rest else "")
 
 
-def phase_plan(
-    index: int, total: int, phase: Phase, scale: float, expectations: list[str]
-) -> list[str]:
+def phase_plan(index: int, total: int, phase: Phase, expectations: list[str]) -> list[str]:
     """What the operator reads before a phase: what will be injected, what should hold."""
-    lines = [f"next: phase {index + 1}/{total} '{phase.name}' ({phase.duration * scale:g} s)"]
+    lines = [f"next: phase {index + 1}/{total} '{phase.name}' ({phase.duration:g} s)"]
     if phase.faults:
         lines.append("  will inject:")
         lines += [f"    [{i + 1}] {_fault_text(f)}" for i, f in enumerate(phase.faults)]
@@ -50,8 +48,8 @@ def phase_plan(
 class AutoOperator:
     """Nobody at the keyboard: the same plan is printed, every phase starts at once."""
 
-    def __init__(self, view: RunView, total: int, scale: float) -> None:
-        self.view, self.total, self.scale = view, total, scale
+    def __init__(self, view: RunView, total: int) -> None:
+        self.view, self.total = view, total
 
     def before_phase(
         self,
@@ -61,7 +59,7 @@ class AutoOperator:
         event: Callable[[str, str], None],
         idle: Callable[[], None],
     ) -> set[int]:
-        for line in phase_plan(index, self.total, phase, self.scale, expectations):
+        for line in phase_plan(index, self.total, phase, expectations):
             self.view.say(line)
         self.view.say("auto: starting the phase")
         return set()
@@ -73,10 +71,8 @@ class AutoOperator:
 class Operator:
     """A person at a terminal. Lines are read by a daemon thread so phases never wait on it."""
 
-    def __init__(
-        self, view: RunView, total: int, scale: float, stream: TextIO, out: TextIO
-    ) -> None:
-        self.view, self.total, self.scale = view, total, scale
+    def __init__(self, view: RunView, total: int, stream: TextIO, out: TextIO) -> None:
+        self.view, self.total = view, total
         self.out = out
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._note_next = False
@@ -117,7 +113,7 @@ class Operator:
         idle: Callable[[], None],
     ) -> set[int]:
         self.view.close()  # a live panel would redraw over the prompt
-        for line in phase_plan(index, self.total, phase, self.scale, expectations):
+        for line in phase_plan(index, self.total, phase, expectations):
             self.view.say(line)
         skipped: set[int] = set()
         while True:

@@ -1,6 +1,6 @@
 """postmortem.md of a drill, from its journal: the team's starting point, not its conclusion.
 
-journal -> timeline (every fault, operator note, skipped fault, observed state change)
+record -> timeline (every fault, operator note, skipped fault, observed state change)
         -> what held / what broke (expectations and invariants, measured vs threshold)
         -> time to detect: first fault -> first status-page component leaving operational
         -> time to recover: last fault removed -> status page all operational again, and
@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from typing import Any
+
+from harness.record import RunRecord
 
 __all__ = ["postmortem_md", "time_to_detect", "time_to_recover"]
 
@@ -35,52 +36,50 @@ def _clock(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%H:%M:%S")
 
 
-def time_to_detect(journal: dict[str, Any]) -> float | None:
+def time_to_detect(record: RunRecord) -> float | None:
     """Seconds from the first fault to the first status-page change away from operational."""
-    faults = journal.get("faults", [])
-    if not faults:
+    if not record.faults:
         return None
-    first = min(float(f["start"]) for f in faults)
-    for item in journal.get("observed", []):
-        if item.get("what") == "status" and item["state"] != "operational" and item["t"] >= first:
-            return float(item["t"]) - first
+    first = min(f.start for f in record.faults)
+    for item in record.observed:
+        if item.what == "status" and item.state != "operational" and item.t >= first:
+            return item.t - first
     return None
 
 
-def _last_fault_end(journal: dict[str, Any]) -> float | None:
-    ends = [f.get("end") for f in journal.get("faults", [])]
+def _last_fault_end(record: RunRecord) -> float | None:
+    ends = [f.end for f in record.faults]
     if not ends or any(e is None for e in ends):
         return None  # a fault lasted to the end (or the drill was aborted before removal)
-    return max(float(e) for e in ends if e is not None)
+    return max(e for e in ends if e is not None)
 
 
-def _page_recovered(journal: dict[str, Any], healed: float) -> float | None:
+def _page_recovered(record: RunRecord, healed: float) -> float | None:
     """Seconds after healing from which every component stayed operational to the end."""
     states: dict[str, str] = {}
     since: float | None = None  # when the page last became all operational
-    for item in journal.get("observed", []):
-        if item.get("what") != "status":
+    for item in record.observed:
+        if item.what != "status" or item.component is None:
             continue
-        states[item["component"]] = item["state"]
+        states[item.component] = str(item.state)
         if all(s == "operational" for s in states.values()):
-            since = float(item["t"]) if since is None else since
+            since = item.t if since is None else since
         else:
             since = None
     return None if since is None else max(since - healed, 0.0)
 
 
-def _errors_recovered(journal: dict[str, Any], healed: float) -> float | None:
+def _errors_recovered(record: RunRecord, healed: float) -> float | None:
     per_second: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for sample in journal.get("samples", []):
-        per_second[int(sample["t"])][0] += sample["n"]
-        per_second[int(sample["t"])][1] += sample["errors"]
-    phases = journal.get("phases", [])
-    if not phases or not per_second:
+    for sample in record.samples:
+        per_second[sample.t][0] += sample.n
+        per_second[sample.t][1] += sample.errors
+    if not record.phases or not per_second:
         return None
-    base = phases[0]
+    base = record.phases[0]
     requests = errors = 0
     for t, (n, e) in per_second.items():
-        if base["start"] <= t < base.get("end", base["start"]):
+        if base.start <= t < (base.end or base.start):
             requests, errors = requests + n, errors + e
     allowed = max(2 * errors / requests if requests else 0.0, 0.01)
     run = 0
@@ -93,15 +92,15 @@ def _errors_recovered(journal: dict[str, Any], healed: float) -> float | None:
     return None
 
 
-def time_to_recover(journal: dict[str, Any]) -> dict[str, float | None]:
+def time_to_recover(record: RunRecord) -> dict[str, float | None]:
     """From the last fault's removal: to the status page all operational, to errors at the
     baseline's rate. None: not within the drill."""
-    healed = _last_fault_end(journal)
+    healed = _last_fault_end(record)
     if healed is None:
         return {"status page": None, "errors": None}
     return {
-        "status page": _page_recovered(journal, healed),
-        "errors": _errors_recovered(journal, healed),
+        "status page": _page_recovered(record, healed),
+        "errors": _errors_recovered(record, healed),
     }
 
 
@@ -109,29 +108,28 @@ def _seconds(value: float | None, missing: str) -> str:
     return missing if value is None or math.isnan(value) else f"{value:.1f} s"
 
 
-def postmortem_md(journal: dict[str, Any], report_link: str = "report.html") -> str:
-    scenario = journal["scenario"]
-    start = float(journal["started_at"])
-    end = float(journal.get("finished_at") or start)
-    results = list(journal.get("expectations", [])) + list(journal.get("invariants", []))
-    held = [r for r in results if r["passed"]]
-    broke = [r for r in results if not r["passed"]]
-    detect = time_to_detect(journal)
-    recover = time_to_recover(journal)
+def postmortem_md(record: RunRecord, report_link: str = "report.html") -> str:
+    start = record.started_at
+    results = record.judgements
+    held = [r for r in results if r.passed]
+    broke = [r for r in results if not r.passed]
+    detect = time_to_detect(record)
+    recover = time_to_recover(record)
+    partial = any(r.partial for r in results)
     lines = [
-        f"# Post-mortem: game day '{scenario['name']}'",
+        f"# Post-mortem: game day '{record.scenario.name}'",
         "",
         f"- When: {dt.datetime.fromtimestamp(start, dt.UTC):%Y-%m-%d %H:%M:%S} UTC,"
-        f" {end - start:.0f} s",
-        f"- Platform profile: {journal.get('profile', '?')}, time scale"
-        f" {journal.get('time_scale', 1)}",
-        f"- Outcome: **{journal.get('status', '?')}**"
-        + (f" ({journal['reason']})" if journal.get("reason") else ""),
+        f" {record.ended - start:.0f} s",
+        f"- Platform profile: {record.profile}"
+        + (f" with defects {', '.join(record.defects)}" if record.defects else "")
+        + f", time scale {record.time_scale:g}",
+        f"- Outcome: **{record.status.value}**" + (f" ({record.reason})" if record.reason else ""),
         f"- Charts and every measurement: [{report_link}]({report_link})",
         "",
         "## What we rehearsed",
         "",
-        " ".join(str(scenario.get("description", "")).split()) or "(no description)",
+        " ".join(record.scenario.description.split()) or "(no description)",
         "",
         "## Detection and recovery",
         "",
@@ -147,30 +145,32 @@ def postmortem_md(journal: dict[str, Any], report_link: str = "report.html") -> 
         "| UTC | T+ | what |",
         "|---|---|---|",
     ]
-    for item in journal.get("events", []):
-        if item["kind"] not in TIMELINE_KINDS:
+    for item in record.events:
+        if item.kind not in TIMELINE_KINDS:
             continue
-        label = {"note": "**note:** ", "fault_applied": "injected: "}.get(item["kind"], "")
-        message = str(item["message"]).replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {_clock(item['t'])} | {item['t'] - start:.1f} s | {label}{message} |")
+        label = {"note": "**note:** ", "fault_applied": "injected: "}.get(item.kind, "")
+        message = item.message.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {_clock(item.t)} | {item.t - start:.1f} s | {label}{message} |")
     lines += ["", "## What held", ""]
-    lines += [f"- {r['phase']}: {r['name']}: {r['measured']} ({r['threshold']})" for r in held]
-    lines += ["- (nothing was judged)"] if not results else []
+    if partial:
+        lines.append("(judged on the phases that ended before the drill stopped)")
+    lines += [f"- {r.phase}: {r.name}: {r.measured} ({r.threshold})" for r in held]
+    lines += ["- (nothing was judged: no phase ended)"] if not results else []
     lines += ["", "## What broke", ""]
     lines += [
-        f"- {r['phase']}: {r['name']}: measured {r['measured']}, expected {r['threshold']}"
-        + (f"; {r['detail']}" if r.get("detail") else "")
+        f"- {r.phase}: {r.name}: measured {r.measured}, expected {r.threshold}"
+        + (f"; {r.detail}" if r.detail else "")
         for r in broke
     ]
     if not broke:
         lines.append(
             "- nothing that was judged"
             if results
-            else f"- the drill ended early: {journal.get('reason') or 'not judged'}"
+            else f"- the drill ended early: {record.reason or 'not judged'}"
         )
-    notes = [e for e in journal.get("events", []) if e["kind"] == "note"]
+    notes = [e for e in record.events if e.kind == "note"]
     lines += ["", "## Operator notes", ""]
-    lines += [f"- {e['t'] - start:.1f} s: {e['message']}" for e in notes] or ["- (none)"]
+    lines += [f"- {e.t - start:.1f} s: {e.message}" for e in notes] or ["- (none)"]
     lines += [
         "",
         "## Contributing factors",

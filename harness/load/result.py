@@ -1,8 +1,8 @@
-"""Load results: per-second samples and the upload history, read from the locust process's
+"""Load results: per-second samples and the operation history, read from the locust process's
 JSONL files, and the figures expectations are judged on.
 
     metrics.jsonl.<pid>  -> Sample(t, endpoint, build, n, errors, latencies_ms, status)
-    history.jsonl.<pid>  -> History: acknowledged / attempted / indeterminate uploads
+    history.jsonl.<pid>  -> History: every write invoked / acknowledged / failed / unknown
     window(samples, start, end, endpoint, build) -> Figures(error_rate, p50/p95/p99, throughput)
 """
 
@@ -15,7 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Figures", "History", "Sample", "figures", "read_history", "read_samples"]
+__all__ = [
+    "Figures",
+    "History",
+    "HistoryEvent",
+    "Sample",
+    "figures",
+    "read_history",
+    "read_samples",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,36 +126,80 @@ def figures(
 
 
 @dataclasses.dataclass(frozen=True)
-class History:
-    """Uploads as the load saw them: Jepsen's attempted (T), acknowledged (A), info (I)."""
+class HistoryEvent:
+    """One line of the operation history (harness/load/history.py writes them)."""
 
-    attempted: frozenset[str]
-    acknowledged: dict[str, str]  # idempotency key -> video id
-    indeterminate: frozenset[str]
-    keys_with_many_ids: dict[str, frozenset[str]]
-    violating: frozenset[str]  # keys uploaded marked as violating
+    id: str
+    kind: str
+    key: str
+    type: str  # invoke | ok | fail | info
+    time: float
+    value: Any = None
+    ref: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """Writes as the load saw them: Jepsen's attempted, acknowledged (ok), indeterminate
+    (info, never ok). Retries of one write share its key."""
+
+    events: tuple[HistoryEvent, ...] = ()
+
+    def of_kind(self, kind: str | None) -> History:
+        if kind is None:
+            return self
+        return History(tuple(e for e in self.events if e.kind == kind))
+
+    @property
+    def attempted(self) -> frozenset[str]:
+        return frozenset(e.key for e in self.events if e.type == "invoke")
+
+    @property
+    def refs_by_key(self) -> dict[str, frozenset[str]]:
+        refs: dict[str, set[str]] = {}
+        for event in self.events:
+            if event.type == "ok" and event.ref is not None:
+                refs.setdefault(event.key, set()).add(event.ref)
+        return {key: frozenset(v) for key, v in refs.items()}
+
+    @property
+    def acknowledged(self) -> dict[str, str]:
+        """key -> the ref it was acknowledged with (the smallest, if several)."""
+        return {key: sorted(refs)[0] for key, refs in self.refs_by_key.items()}
+
+    @property
+    def keys_with_many_ids(self) -> dict[str, frozenset[str]]:
+        return {key: refs for key, refs in self.refs_by_key.items() if len(refs) > 1}
+
+    @property
+    def indeterminate(self) -> frozenset[str]:
+        infos = {e.key for e in self.events if e.type == "info"}
+        return frozenset(infos - set(self.refs_by_key))
+
+    def flagged(self, flag: str) -> frozenset[str]:
+        """Keys whose write was invoked with ``value[flag]`` true."""
+        return frozenset(
+            e.key
+            for e in self.events
+            if e.type == "invoke" and isinstance(e.value, dict) and e.value.get(flag)
+        )
 
 
 def read_history(prefix: Path) -> History:
-    attempted: set[str] = set()
-    ids: dict[str, set[str]] = {}
-    info: set[str] = set()
-    violating: set[str] = set()
+    events = []
     for record in _lines(prefix):
-        key = str(record.get("key", ""))
-        op = record.get("op")
-        if op == "invoke":
-            attempted.add(key)
-            if record.get("violating"):
-                violating.add(key)
-        elif op == "ok":
-            ids.setdefault(key, set()).add(str(record["video_id"]))
-        elif op == "info":
-            info.add(key)
-    return History(
-        attempted=frozenset(attempted),
-        acknowledged={key: sorted(v)[0] for key, v in ids.items()},
-        indeterminate=frozenset(info - set(ids)),
-        keys_with_many_ids={k: frozenset(v) for k, v in ids.items() if len(v) > 1},
-        violating=frozenset(violating),
-    )
+        try:
+            events.append(
+                HistoryEvent(
+                    id=str(record.get("id", "")),
+                    kind=str(record.get("kind", "")),
+                    key=str(record["key"]),
+                    type=str(record["type"]),
+                    time=float(record.get("time", 0.0)),
+                    value=record.get("value"),
+                    ref=None if record.get("ref") is None else str(record["ref"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # not a history line: skipped, as a line cut by a kill is
+    return History(tuple(sorted(events, key=lambda e: e.time)))

@@ -1,7 +1,10 @@
 """Locust in its own process (or a master and N workers), bounded in time, stopped cleanly.
 
-LoadRunner.start() -> locust --headless -f locustfile.py -H gateway -u -r -t ...
-                      (--master + N x --worker with --workers N)
+LoadPlan (what the topology and scenario ask) + LoadOptions (how: workers, seed)
+LoadRunner.start() -> locust --headless -f harness/load/locustfile.py,<the platform's>
+                      -H entrypoint -u -r -t ... (--master + N x --worker with --workers N);
+                      secrets and the history file through the environment, never argv;
+                      every process dies with the harness (SIGKILL death signal)
 LoadRunner.stop()  -> SIGTERM (locust writes its final samples), then SIGKILL if stuck
 results: result.read_samples(out_dir / "metrics.jsonl"), read_history(... "history.jsonl")
 """
@@ -9,20 +12,25 @@ results: result.read_samples(out_dir / "metrics.jsonl"), read_history(... "histo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from harness.errors import EnvironmentFailure
+from harness.load.history import ENV_VAR as HISTORY_ENV
 from harness.load.result import History, Sample, read_history, read_samples
+from harness.pids import die_with_parent
 
-__all__ = ["LOCUSTFILE", "LoadError", "LoadRunner"]
+__all__ = ["LOCUSTFILE", "LoadError", "LoadOptions", "LoadPlan", "LoadRunner"]
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")  # the harness's half of every run
 WORKERS_MAX_WAIT_S = 60  # the master gives up (and the run errors) if workers do not join
 
 
@@ -36,36 +44,49 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """How the load runs, whatever it is: one value from the CLI to the runner."""
+
+    workers: int = 0  # local Locust workers (distributed mode); 0: one process
+    remote_workers: int = 0  # workers started by hand on other machines
+    master_bind: str = "127.0.0.1"  # HOST[:PORT] the master listens on for workers
+    seed: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadPlan:
+    """What the load is: the platform's locustfile, its mix, how many users, its secrets."""
+
+    locustfile: Path
+    users: int
+    spawn_rate: float
+    mix: dict[str, int]
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 class LoadRunner:
     def __init__(
         self,
-        gateway_url: str,
+        entrypoint_url: str,
         out_dir: Path,
         duration_s: float,
-        users: int = 20,
-        spawn_rate: float = 10,
-        mix: dict[str, int] | None = None,
-        token_secret: str = "",
-        workers: int = 0,
-        seed: int | None = None,
-        remote_workers: int = 0,
-        master_bind: str = "127.0.0.1",
-        locustfile: Path = LOCUSTFILE,
+        plan: LoadPlan,
+        options: LoadOptions | None = None,
     ) -> None:
-        self.gateway_url = gateway_url
+        options = options or LoadOptions()
+        self.gateway_url = entrypoint_url
         self.out_dir = out_dir
         self.duration_s = duration_s
-        self.users = users
-        self.spawn_rate = spawn_rate
-        self.mix = mix or {"viewer": 6, "creator": 1, "searcher": 3}
-        self.token_secret = token_secret
-        self.workers = workers
-        self.seed = seed
-        self.remote_workers = remote_workers
-        host, _, port = master_bind.partition(":")
+        self.plan = plan
+        self.users = plan.users
+        self.spawn_rate = plan.spawn_rate
+        self.workers = options.workers
+        self.seed = options.seed
+        self.remote_workers = options.remote_workers
+        host, _, port = options.master_bind.partition(":")
         self.master_host = host or "127.0.0.1"
         self.master_port = int(port) if port else 0
-        self.locustfile = locustfile
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -89,20 +110,16 @@ class LoadRunner:
         return self.out_dir / "history.jsonl"
 
     def _common(self) -> list[str]:
-        mix = ",".join(f"{k}={v}" for k, v in self.mix.items())
+        mix = ",".join(f"{k}={v}" for k, v in self.plan.mix.items())
         return [
             sys.executable,
             "-m",
             "locust",
             "-f",
-            str(self.locustfile),
+            f"{LOCUSTFILE},{self.plan.locustfile}",
             "--headless",
             "--metrics-jsonl",
             str(self.metrics_prefix),
-            "--history-jsonl",
-            str(self.history_prefix),
-            "--token-secret",
-            self.token_secret,
             "--mix",
             mix,
             "--seed",
@@ -112,6 +129,21 @@ class LoadRunner:
             "--loglevel",
             "WARNING",
         ]
+
+    def worker_env(self) -> dict[str, str]:
+        """The environment a Locust process of this run needs beyond the machine's own:
+        the topology's load.env (secrets) and where the history goes."""
+        return {**self.plan.env, HISTORY_ENV: str(self.history_prefix)}
+
+    def _popen(self, argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **self.worker_env()},
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
+        )
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,21 +182,19 @@ class LoadRunner:
                     "--expect-workers-max-wait",
                     str(WORKERS_MAX_WAIT_S),
                 ]
-                self.processes.append(subprocess.Popen(master, stdout=log, stderr=log))
+                self.processes.append(self._popen(master, log))
                 for _ in range(self.workers):
-                    worker = self.worker_command("127.0.0.1")
-                    self.processes.append(subprocess.Popen(worker, stdout=log, stderr=log))
+                    self.processes.append(self._popen(self.worker_command("127.0.0.1"), log))
             else:
-                self.processes.append(
-                    subprocess.Popen([*self._common(), *run], stdout=log, stderr=log)
-                )
+                self.processes.append(self._popen([*self._common(), *run], log))
         except OSError as exc:
             raise LoadError(f"cannot start locust: {exc}") from exc
         finally:
             log.close()
 
     def worker_command(self, master_host: str) -> list[str]:
-        """How a worker joins this run's master (printed for workers on other machines)."""
+        """How a worker joins this run's master (printed for workers on other machines;
+        they need the topology's load.env in their environment too)."""
         return [
             *self._common(),
             "--worker",

@@ -1,6 +1,6 @@
 """Running a platform under test: its topology file, its processes, its link proxies.
 
-topology.yaml -> Topology (topology.py)
+harness/topology.py (the contract) -> Topology
 Platform.up(): [docker: sweep containers of dead runs] -> ports free? -> proxy (embedded,
                its container, or TOXIPROXY_URL) -> /populate links
                -> Supervisor starts each service as a process (supervisor.py), or
@@ -9,16 +9,7 @@ Platform.down(): every child stopped (paused ones resumed first), our proxies re
 compose.py: the same topology as a docker-compose.yml for people to run themselves
 """
 
-from harness.platform.platform import Platform, PlatformError
+from harness.platform.platform import Platform, PlatformError, ServiceHealth
 from harness.platform.supervisor import Child, Supervisor
-from harness.platform.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
-__all__ = [
-    "DEFAULT_TOPOLOGY",
-    "Child",
-    "Platform",
-    "PlatformError",
-    "Supervisor",
-    "Topology",
-    "load_topology",
-]
+__all__ = ["Child", "Platform", "PlatformError", "ServiceHealth", "Supervisor"]

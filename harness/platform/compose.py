@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.platform.containers import IMAGE, LABEL, PROXY_IMAGE, PYTHON
-from harness.platform.topology import Topology
+from harness.topology import Topology
 
 __all__ = ["compose_document"]
 
@@ -26,8 +26,10 @@ def compose_document(
     run_dir: Path,
     proxy_config: Path,
     proxy_flavour: str = "embedded",
+    defects: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """proxy_config: where toxiproxy.json lies on the host (mounted read-only)."""
+    """proxy_config: where toxiproxy.json lies on the host (mounted read-only); the topology
+    is copied to run_dir/topology.yaml by the caller (the services read it there)."""
     run_dir, proxy_config = run_dir.resolve(), proxy_config.resolve()
     port = topology.proxy_api_port(base_port)
     if proxy_flavour == "official":
@@ -54,15 +56,19 @@ def compose_document(
         }
     }
     for service in topology.started_services:
-        argv = [part.format(python=PYTHON, service=service) for part in topology.command]
-        argv += [
-            "--base-port",
-            str(base_port),
-            "--run-dir",
-            str(run_dir / "data"),
-            "--profile",
-            profile,
-        ]
+        values = {
+            "python": PYTHON,
+            "service": service,
+            "port": topology.service_port(base_port, service),
+            "base_port": base_port,
+            "run_dir": run_dir,
+            "data_dir": run_dir / "data",
+            "profile": profile,
+            "defects": ",".join(defects),
+            "topology": run_dir / "topology.yaml",
+        }
+        spec = topology.services[service]
+        argv = [part.format(**values) for part in spec.command or topology.command or []]
         services[service] = {
             "image": IMAGE,
             "command": argv,
@@ -72,6 +78,11 @@ def compose_document(
             "volumes": [f"{run_dir}:{run_dir}"],
             "labels": {f"{LABEL}.service": service},
             "depends_on": ["proxy"],
+            **(
+                {"environment": {k: v.format(**values) for k, v in spec.env.items()}}
+                if spec.env
+                else {}
+            ),
             "restart": "unless-stopped",
             "healthcheck": {
                 "test": [
@@ -79,8 +90,7 @@ def compose_document(
                     PYTHON,
                     "-c",
                     "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)",
-                    f"http://127.0.0.1:{topology.service_port(base_port, service)}"
-                    f"{topology.services[service].health}",
+                    topology.health_url(base_port, service),
                 ],
                 "interval": "5s",
                 "timeout": "3s",

@@ -1,11 +1,14 @@
-"""Bring the platform up and down: proxy, links, services, health.
+"""Bring a platform up and down as its topology says: proxy, links, services, health.
 
 Platform.up():
-  check every port is free (nothing is started if one is taken)
+  check every local port is free (nothing is started if one is taken)
+  -> a copy of the topology in the run directory (services given {topology} read it there)
   -> the proxy: the embedded one (``harness proxy`` child) or TOXIPROXY_URL
-  -> populate one proxy per link -> start each service -> wait for each health URL
+  -> populate one proxy per link -> start each started service (its command, placeholders
+     filled) -> wait for every health URL, external services' included (never started)
 Platform.down(): stop every child (paused ones resumed first); with an external
-  Toxiproxy, delete the proxies we created. Safe to call twice.
+  Toxiproxy, delete the proxies we created. External services are never touched. Safe to
+  call twice.
 Platform.attach(gateway URL): a platform someone else runs; nothing is started or stopped,
   faults still go through its proxy API (network faults only: no process is ours to signal).
 backend "local": each service is a child process (supervisor.py); "docker": a container
@@ -15,8 +18,10 @@ backend "local": each service is a child process (supervisor.py); "docker": a co
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -24,7 +29,6 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -39,9 +43,9 @@ from harness.platform.containers import (
     sweep_dead_owners,
 )
 from harness.platform.supervisor import Supervisor
-from harness.platform.topology import Topology
+from harness.topology import Topology
 
-__all__ = ["Platform", "PlatformError", "port_owner"]
+__all__ = ["Platform", "PlatformError", "ServiceHealth", "port_owner"]
 
 HEALTH_TIMEOUT_S = 30.0
 _EXAMPLE = "http://127.0.0.1:18080"
@@ -49,6 +53,17 @@ _EXAMPLE = "http://127.0.0.1:18080"
 
 class PlatformError(EnvironmentFailure):
     """The platform could not be started, reached or stopped."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceHealth:
+    healthy: bool
+    url: str
+    latency_ms: float
+    build: str = ""
+    profile: str = ""
+    external: bool = False
+    detail: str = ""
 
 
 def _port_free(port: int) -> bool:
@@ -62,13 +77,8 @@ def _port_free(port: int) -> bool:
 
 
 def port_owner(topology: Topology, base_port: int, external_proxy: bool) -> list[tuple[str, int]]:
-    """Every (what, port) this platform needs to listen on."""
-    owners = [
-        (f"service {name}", topology.service_port(base_port, name)) for name in topology.services
-    ]
-    owners += [
-        (f"link proxy {name}", topology.link_port(base_port, name)) for name in topology.links
-    ]
+    """Every (what, port) this platform needs to listen on here."""
+    owners = topology.local_ports(base_port)
     if not external_proxy:
         owners.append(("the proxy API", topology.proxy_api_port(base_port)))
     return owners
@@ -85,11 +95,13 @@ class Platform:
         echo: Callable[[str], None] = lambda _line: None,
         seed: int | None = None,
         backend: str = "local",
+        defects: tuple[str, ...] = (),
     ) -> None:
         self.topology = topology
         self.base_port = base_port
         self.run_dir = run_dir.resolve()  # containers mount it at the same absolute path
         self.profile = profile
+        self.defects = defects
         self.external_proxy = toxiproxy_url is not None
         self.proxy_url = toxiproxy_url or f"http://127.0.0.1:{topology.proxy_api_port(base_port)}"
         self.backend = backend
@@ -121,19 +133,23 @@ class Platform:
         """
         port = urllib.parse.urlsplit(gateway_url).port
         entry = topology.services[topology.entrypoint].port
-        if port is None or port - entry < 1:
+        if entry is None:  # an entrypoint at a fixed address: ports are the topology's
+            base = topology.base_port
+        elif port is None or port - entry < 1:
             raise PlatformError(f"--gateway {gateway_url}: give its port, e.g. {_EXAMPLE}")
-        plat = cls(topology, port - entry, Path(".chaos/attached"), "normal", toxiproxy_url, echo)
+        else:
+            base = port - entry
+        plat = cls(topology, base, Path(".chaos/attached"), "normal", toxiproxy_url, echo)
         plat.attached = True
         health = plat.health()
-        down = [name for name, item in health.items() if not item["healthy"]]
+        down = [name for name, item in health.items() if not item.healthy]
         if down:
             plat.close()
             raise PlatformError(
                 f"the platform at {gateway_url} is not healthy ({', '.join(down)} not answering);"
                 " start one with: harness platform up"
             )
-        plat.profile = health[topology.entrypoint]["profile"] or "normal"
+        plat.profile = health[topology.entrypoint].profile or topology.profiles[0]
         try:
             names = set(plat.toxiproxy().proxies())
         except FaultError as exc:
@@ -174,6 +190,8 @@ class Platform:
                 + " (stop what holds it, or pick another --base-port)"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "data").mkdir(exist_ok=True)
+        shutil.copyfile(self.topology.path, self.topology_copy)
         try:
             self._start_proxy()
             self._populate()
@@ -213,38 +231,57 @@ class Platform:
         self._populated = True
         self.echo(f"{len(self.topology.links)} links behind proxies")
 
-    def _service_argv(self, service: str) -> list[str]:
-        argv = [part.format(python=self.python, service=service) for part in self.topology.command]
-        return [
-            *argv,
-            "--base-port",
-            str(self.base_port),
-            "--run-dir",
-            str(self.run_dir / "data"),
-            "--profile",
-            self.profile,
-        ]
+    @property
+    def topology_copy(self) -> Path:
+        return self.run_dir / "topology.yaml"
+
+    def placeholders(self, service: str) -> dict[str, object]:
+        """What a service's command and environment may use (see topology.py)."""
+        return {
+            "python": self.python,
+            "service": service,
+            "port": self.topology.service_port(self.base_port, service),
+            "base_port": self.base_port,
+            "run_dir": self.run_dir,
+            "data_dir": self.run_dir / "data",
+            "profile": self.profile,
+            "defects": ",".join(self.defects),
+            "topology": self.topology_copy,
+        }
+
+    def service_argv(self, service: str) -> list[str]:
+        spec = self.topology.services[service]
+        values = self.placeholders(service)
+        return [part.format(**values) for part in spec.command or self.topology.command or []]
+
+    def service_env(self, service: str) -> dict[str, str]:
+        values = self.placeholders(service)
+        return {k: v.format(**values) for k, v in self.topology.services[service].env.items()}
 
     def _start_services(self) -> None:
         if isinstance(self.supervisor, ContainerSupervisor):
             require_image(self.supervisor.client, IMAGE)
         for service in self.topology.started_services:
-            self.supervisor.start(service, self._service_argv(service))
+            self.supervisor.start(service, self.service_argv(service), self.service_env(service))
+
+    def _ours(self, service: str) -> None:
+        if self.attached:
+            raise PlatformError(f"{service}: process faults need a platform this run started")
+        if service in self.topology.external_services:
+            raise PlatformError(f"{service} is external: the harness never signals it")
 
     def signal(self, service: str, sig: signal.Signals) -> None:
         """Send a signal to one service (SIGSTOP pauses it, SIGCONT resumes, SIGKILL kills)."""
-        if self.attached:
-            raise PlatformError(f"{service}: process faults need a platform this run started")
+        self._ours(service)
         if service not in self.supervisor.children:
             raise PlatformError(f"{service} is not a running service of this platform")
         self.supervisor.signal(service, sig)
 
     def restart(self, service: str, wait_s: float = HEALTH_TIMEOUT_S) -> None:
         """Stop (or reap a killed) service and start it again; wait until it is healthy."""
-        if self.attached:
-            raise PlatformError(f"{service}: process faults need a platform this run started")
+        self._ours(service)
         self.supervisor.stop(service)
-        self.supervisor.start(service, self._service_argv(service))
+        self.supervisor.start(service, self.service_argv(service), self.service_env(service))
         deadline = time.monotonic() + wait_s
         while not self._healthy(service):
             if not self.supervisor.children[service].alive():
@@ -256,10 +293,7 @@ class Platform:
             time.sleep(0.05)
 
     def health_url(self, service: str) -> str:
-        spec = self.topology.services[service]
-        return (
-            f"http://127.0.0.1:{self.topology.service_port(self.base_port, service)}{spec.health}"
-        )
+        return self.topology.health_url(self.base_port, service)
 
     def _healthy(self, service: str) -> bool:
         if self._http.is_closed:
@@ -270,12 +304,13 @@ class Platform:
             return False
 
     def _wait_healthy(self) -> None:
-        pending = list(self.topology.started_services)
+        pending = list(self.topology.checked_services)
+        external = set(self.topology.external_services)
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while pending:
             for service in list(pending):
-                child = self.supervisor.children[service]
-                if not child.alive():
+                child = self.supervisor.children.get(service)
+                if child is not None and not child.alive():
                     raise PlatformError(
                         f"service {service} exited with code {child.returncode}:\n"
                         f"{child.log_tail()}"
@@ -283,12 +318,23 @@ class Platform:
                 if self._healthy(service):
                     pending.remove(service)
             if pending and time.monotonic() > deadline:
+                outside = [s for s in pending if s in external]
+                hint = (
+                    f"; external services are not started by the harness: start "
+                    f"{', '.join(outside)} first ({', '.join(self.health_url(s) for s in outside)})"
+                    if outside
+                    else ""
+                )
                 raise PlatformError(
-                    f"not healthy after {HEALTH_TIMEOUT_S:.0f} s: {', '.join(pending)}"
+                    f"not healthy after {HEALTH_TIMEOUT_S:.0f} s: {', '.join(pending)}{hint}"
                 )
             if pending:
                 time.sleep(0.1)
-        self.echo(f"{len(self.topology.started_services)} services healthy")
+        started = len(self.topology.started_services)
+        self.echo(
+            f"{started} services healthy"
+            + (f", {len(external)} external services answering" if external else "")
+        )
 
     def _wait(self, ready: Callable[[], bool], what: str, child: str) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
@@ -317,10 +363,10 @@ class Platform:
         self.supervisor.stop_all()
         self.close()
 
-    def health(self) -> dict[str, dict[str, Any]]:
+    def health(self) -> dict[str, ServiceHealth]:
         """Each service's health answer (or why it has none), for ``platform status``."""
-        report: dict[str, dict[str, Any]] = {}
-        for service in self.topology.started_services:
+        report: dict[str, ServiceHealth] = {}
+        for service in self.topology.checked_services:
             url = self.health_url(service)
             start = time.perf_counter()
             if self._http.is_closed:
@@ -328,17 +374,22 @@ class Platform:
             try:
                 response = self._http.get(url, timeout=2.0)
                 ok = response.status_code == 200
-                detail = response.json() if ok else {"status": response.status_code}
-            except (httpx.HTTPError, ValueError) as exc:
+                detail: object = {"status": response.status_code}
+                if ok:
+                    with contextlib.suppress(ValueError):
+                        detail = response.json()  # a health answer need not be JSON
+            except httpx.HTTPError as exc:
                 ok, detail = False, {"error": type(exc).__name__}
-            report[service] = {
-                "healthy": ok,
-                "url": url,
-                "latency_ms": round((time.perf_counter() - start) * 1000, 1),
-                "build": detail.get("build", ""),
-                "profile": detail.get("profile", ""),
-                "detail": "" if ok else json.dumps(detail),
-            }
+            fields = detail if isinstance(detail, dict) else {}
+            report[service] = ServiceHealth(
+                healthy=ok,
+                url=url,
+                latency_ms=round((time.perf_counter() - start) * 1000, 1),
+                build=str(fields.get("build", "")),
+                profile=str(fields.get("profile", "")),
+                external=service in self.topology.external_services,
+                detail="" if ok else json.dumps(detail),
+            )
         return report
 
     def write_state(self, path: Path) -> None:

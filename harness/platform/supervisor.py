@@ -1,13 +1,13 @@
 """Child processes the harness starts: started, health-checked, signalled and always reaped.
 
-Supervisor.start(name, argv) -> Child (own log file; dies with the harness: PDEATHSIG)
+Supervisor.start(name, argv) -> Child (own log file; dies with the harness, even paused:
+                               a SIGKILL death signal, see harness/pids.py)
 Supervisor.stop_all(): resume paused children, SIGTERM, wait, SIGKILL the stubborn ones
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import signal
@@ -15,16 +15,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.pids import die_with_parent
+
 __all__ = ["Child", "Supervisor"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the harness dies, even by SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclasses.dataclass
@@ -68,7 +61,7 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
             )
         child = Child(name, argv, process, log_path)
         self.children[name] = child

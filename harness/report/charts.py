@@ -1,6 +1,6 @@
 """Charts of one scenario run, drawn by matplotlib to inline SVG (text stays text, no scripts).
 
-journal -> per-second series per endpoint (throughput, error rate, p95)
+record -> per-second series per endpoint (throughput, error rate, p95)
         -> traffic_svg: three stacked panels, phases shaded and named, faults as red bands,
                         failovers as vertical lines
         -> status_svg: each status-page component's state over time (operational/degraded/
@@ -21,6 +21,8 @@ matplotlib.use("Agg")  # no display; must precede any other matplotlib import
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from harness.record import RunRecord
 
 __all__ = ["status_svg", "traffic_series", "traffic_svg"]
 
@@ -45,16 +47,16 @@ def _svg(figure: Figure, salt: str) -> str:
     )
 
 
-def traffic_series(journal: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+def traffic_series(record: RunRecord) -> dict[str, dict[str, list[float]]]:
     """endpoint -> {"t", "throughput", "error_rate" (%), "p95" (ms)}, one point per BIN_S."""
-    start = float(journal["started_at"])
+    start = record.started_at
     bins: dict[str, dict[int, list[Any]]] = defaultdict(dict)
-    for sample in journal.get("samples", []):
-        key = int((sample["t"] - start) // BIN_S)
-        acc = bins[sample["endpoint"]].setdefault(key, [0, 0, []])
-        acc[0] += sample["n"]
-        acc[1] += sample["errors"]
-        acc[2].extend(sample["latencies_ms"])
+    for sample in record.samples:
+        key = int((sample.t - start) // BIN_S)
+        acc = bins[sample.endpoint].setdefault(key, [0, 0, []])
+        acc[0] += sample.n
+        acc[1] += sample.errors
+        acc[2].extend(sample.latencies_ms)
     series: dict[str, dict[str, list[float]]] = {}
     for endpoint, by_bin in sorted(bins.items()):
         out: dict[str, list[float]] = {"t": [], "throughput": [], "error_rate": [], "p95": []}
@@ -70,43 +72,43 @@ def traffic_series(journal: dict[str, Any]) -> dict[str, dict[str, list[float]]]
     return series
 
 
-def _end(journal: dict[str, Any]) -> float:
-    return float(journal.get("finished_at") or journal["started_at"]) - float(journal["started_at"])
+def _end(record: RunRecord) -> float:
+    return record.ended - record.started_at
 
 
-def _timeline(ax: Axes, journal: dict[str, Any], labels: bool) -> None:
+def _timeline(ax: Axes, record: RunRecord, labels: bool) -> None:
     """Phases as alternating bands (named on top), faults as red bands, failovers as lines."""
-    start, end = float(journal["started_at"]), _end(journal)
-    for index, phase in enumerate(journal.get("phases", [])):
-        left = phase["start"] - start
-        right = (phase.get("end") or journal.get("finished_at") or phase["start"]) - start
+    start, end = record.started_at, _end(record)
+    for index, phase in enumerate(record.phases):
+        left = phase.start - start
+        right = (phase.end or record.ended) - start
         ax.axvspan(left, right, color=PHASE_COLOURS[index % 2], zorder=0)
         if labels:
             ax.text(
                 (left + right) / 2,
                 1.02,
-                phase["name"],
+                phase.name,
                 transform=ax.get_xaxis_transform(),
                 ha="center",
                 va="bottom",
                 fontsize=8,
             )
-    for fault in journal.get("faults", []):
-        left = fault["start"] - start
-        right = (fault.get("end") or journal.get("finished_at") or fault["start"]) - start
+    for fault in record.faults:
+        left = fault.start - start
+        right = (fault.end or record.ended) - start
         ax.axvspan(left, right, color=FAULT_COLOUR, alpha=0.10, zorder=1)
-    for failover in journal.get("failovers", []):
-        ax.axvline(failover["at"] - start, color="#8250df", linestyle="--", linewidth=1)
+    for failover in record.failovers:
+        ax.axvline(failover.at - start, color="#8250df", linestyle="--", linewidth=1)
     ax.set_xlim(0, max(end, 1))
 
 
-def traffic_svg(journal: dict[str, Any], salt: str) -> str:
-    series = traffic_series(journal)
+def traffic_svg(record: RunRecord, salt: str) -> str:
+    series = traffic_series(record)
     figure = Figure(figsize=(10, 7.2))
     axes = figure.subplots(3, 1, sharex=True)
     panels = (("throughput", "requests/s"), ("error_rate", "errors %"), ("p95", "p95 ms"))
     for row, (ax, (key, label)) in enumerate(zip(axes, panels, strict=True)):
-        _timeline(ax, journal, labels=row == 0)
+        _timeline(ax, record, labels=row == 0)
         for endpoint, points in series.items():
             ax.plot(points["t"], points[key], label=endpoint, linewidth=1.2, zorder=3)
         ax.set_ylabel(label)
@@ -114,13 +116,13 @@ def traffic_svg(journal: dict[str, Any], salt: str) -> str:
         ax.grid(True, alpha=0.3)
     if series:
         axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    faults = journal.get("faults", [])
+    faults = record.faults
     if faults:
-        start = float(journal["started_at"])
+        start = record.started_at
         for index, fault in enumerate(faults):
             axes[2].annotate(
-                fault["label"][:60],
-                xy=(fault["start"] - start, 1.0),
+                fault.label[:60],
+                xy=(fault.start - start, 1.0),
                 xycoords=axes[2].get_xaxis_transform(),
                 xytext=(2, -10 - 10 * (index % 3)),
                 textcoords="offset points",
@@ -131,13 +133,13 @@ def traffic_svg(journal: dict[str, Any], salt: str) -> str:
     return _svg(figure, salt)
 
 
-def _status_lanes(journal: dict[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
+def _status_lanes(record: RunRecord) -> dict[str, list[tuple[float, float, str]]]:
     """component -> [(from s, width s, state)] from the observed status-page changes."""
-    start, end = float(journal["started_at"]), _end(journal)
+    start, end = record.started_at, _end(record)
     changes: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for item in journal.get("observed", []):
-        if item.get("what") == "status":
-            changes[item["component"]].append((item["t"] - start, item["state"]))
+    for item in record.observed:
+        if item.what == "status" and item.component is not None:
+            changes[item.component].append((item.t - start, str(item.state)))
     lanes: dict[str, list[tuple[float, float, str]]] = {}
     for component, points in sorted(changes.items()):
         ends = [t for t, _ in points[1:]] + [end]
@@ -145,25 +147,27 @@ def _status_lanes(journal: dict[str, Any]) -> dict[str, list[tuple[float, float,
     return lanes
 
 
-def _rollout_weights(journal: dict[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
-    start = float(journal["started_at"])
+def _rollout_weights(record: RunRecord) -> dict[str, list[tuple[float, float, str]]]:
+    start = record.started_at
     out: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    for item in journal.get("observed", []):
-        if item.get("what") == "rollout":
-            out[item["rollout"]].append((item["t"] - start, float(item["weight"]), item["state"]))
+    for item in record.observed:
+        if item.what == "rollout":
+            out[str(item.rollout)].append(
+                (item.t - start, float(item.weight or 0), str(item.state))
+            )
     return dict(out)
 
 
-def status_svg(journal: dict[str, Any], salt: str) -> str | None:
+def status_svg(record: RunRecord, salt: str) -> str | None:
     """None when nothing was observed (an old journal, or a page that never answered)."""
-    lanes, rollouts = _status_lanes(journal), _rollout_weights(journal)
+    lanes, rollouts = _status_lanes(record), _rollout_weights(record)
     if not lanes and not rollouts:
         return None
     rows = 1 + bool(rollouts)
     figure = Figure(figsize=(10, 0.45 * max(len(lanes), 2) + 1.2 + 2.2 * bool(rollouts)))
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
-    _timeline(ax, journal, labels=True)
+    _timeline(ax, record, labels=True)
     for index, spans in enumerate(lanes.values()):
         ax.broken_barh(
             [(t, w) for t, w, _ in spans],
@@ -181,9 +185,9 @@ def status_svg(journal: dict[str, Any], salt: str) -> str | None:
     )
     if rollouts:
         ax = axes[1]
-        _timeline(ax, journal, labels=False)
+        _timeline(ax, record, labels=False)
         for name, points in rollouts.items():
-            times = [t for t, _, _ in points] + [_end(journal)]
+            times = [t for t, _, _ in points] + [_end(record)]
             weights = [w for _, w, _ in points] + [points[-1][1]]
             ax.step(times, weights, where="post", label=name, linewidth=1.5, zorder=3)
             for t, w, state in points:

@@ -1,9 +1,10 @@
 """report.html of a run and index.html of all runs: one self-contained file each.
 
-run_dir/journal.json -> report_html(): per scenario a verdict, expectations and invariants
+[RunRecord] -> report_html(): per scenario a verdict, expectations and invariants
     (offending ids), inline SVG charts (charts.py), faults, rollouts, failovers, the timeline
-reports/*/journal.json -> index_html(): every run with its verdict and duration, and a trend
-    of results per scenario (and profile)
+reports/*/journal.json -> load_records -> index_html(): every run (with or without its
+    report.html, or a journal that cannot be read: listed, never hidden) with its verdict and
+    duration, and a trend of results per scenario (and profile)
 No script, no stylesheet or font from the network: the page works attached to a CI run.
 """
 
@@ -18,13 +19,13 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
+from pydantic import ValidationError
 
 from harness.errors import ConfigError, HarnessError
+from harness.record import SEVERITY, RunRecord, Status
 from harness.report.charts import status_svg, traffic_svg
 
-__all__ = ["index_html", "load_journals", "overall_verdict", "report_html"]
-
-SEVERITY = {"passed": 0, "failed": 1, "aborted": 2, "errored": 3}
+__all__ = ["index_html", "load_records", "overall_verdict", "report_html"]
 
 
 def _environment() -> jinja2.Environment:
@@ -50,71 +51,91 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def load_journals(run_dir: Path) -> list[dict[str, Any]]:
+def load_records(run_dir: Path) -> list[RunRecord]:
     path = run_dir / "journal.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         runs = data["runs"]
     except FileNotFoundError:
         raise ConfigError(f"{run_dir}: no journal.json (is this a run directory?)") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a run journal ({exc})") from None
     if not isinstance(runs, list):
         raise ConfigError(f"{path}: not a run journal ('runs' is not a list)")
-    return runs
+    try:
+        return [RunRecord.model_validate(run) for run in runs]
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: not a run journal ({exc.error_count()} problems)") from None
 
 
-def overall_verdict(journals: list[dict[str, Any]]) -> str:
-    statuses = [str(j.get("status", "errored")) for j in journals] or ["errored"]
-    return max(statuses, key=lambda s: SEVERITY.get(s, 3))
+def overall_verdict(records: list[RunRecord]) -> Status:
+    statuses = [r.status for r in records] or [Status.ERRORED]
+    return max(statuses, key=lambda s: SEVERITY[s])
 
 
 def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def _one(journal: dict[str, Any], index: int) -> dict[str, Any]:
-    start = float(journal["started_at"])
+def _one(record: RunRecord, index: int) -> dict[str, Any]:
+    """The template's view of one record (the jinja edge: plain values)."""
+    start = record.started_at
 
     def rel(t: float | None) -> str:
         return "-" if t is None else f"{float(t) - start:.1f} s"
 
-    name = journal["scenario"]["name"]
+    name = record.scenario.name
     salt = f"{index}-{re.sub(r'[^a-z0-9]', '', name.lower())}"
-    status = str(journal.get("status", "errored"))
-    status_chart = status_svg(journal, f"s{salt}")
-    observed = journal.get("observed", [])
+    status_chart = status_svg(record, f"s{salt}")
     return {
         "name": name,
         "anchor": f"scenario-{index}",
-        "description": journal["scenario"].get("description", ""),
-        "status": status,
-        "reason": journal.get("reason", ""),
-        "profile": journal.get("profile", "?"),
-        "time_scale": journal.get("time_scale", 1),
-        "duration": _seconds(float(journal.get("finished_at") or start) - start),
-        "expectations": journal.get("expectations", []),
-        "invariants": journal.get("invariants", []),
-        "traffic_svg": Markup(traffic_svg(journal, f"t{salt}")),
+        "description": record.scenario.description,
+        "status": record.status.value,
+        "reason": record.reason,
+        "profile": record.profile + (f" + {', '.join(record.defects)}" if record.defects else ""),
+        "time_scale": record.time_scale,
+        "duration": _seconds(record.ended - start),
+        "expectations": record.expectations,
+        "invariants": record.invariants,
+        "traffic_svg": Markup(traffic_svg(record, f"t{salt}")),
         "status_svg": Markup(status_chart) if status_chart else None,
         "faults": [
-            {**f, "start": rel(f["start"]), "end": rel(f.get("end") or journal.get("finished_at"))}
-            for f in journal.get("faults", [])
+            {
+                "label": f.label,
+                "phase": f.phase,
+                "start": rel(f.start),
+                "end": rel(f.end or record.finished_at),
+            }
+            for f in record.faults
         ],
-        "rollouts": [{**r, "at": rel(r["t"])} for r in observed if r.get("what") == "rollout"],
-        "failovers": [{**f, "at": rel(f["at"])} for f in journal.get("failovers", [])],
-        "events": [{**e, "at": rel(e["t"])} for e in journal.get("events", [])],
+        "rollouts": [
+            {
+                "at": rel(o.t),
+                "rollout": o.rollout,
+                "state": o.state,
+                "weight": o.weight,
+                "reason": o.reason,
+            }
+            for o in record.observed
+            if o.what == "rollout"
+        ],
+        "failovers": [
+            {"at": rel(f.at), "from": f.source, "to": f.to, "reason": f.reason}
+            for f in record.failovers
+        ],
+        "events": [{"at": rel(e.t), "kind": e.kind, "message": e.message} for e in record.events],
     }
 
 
-def report_html(run_id: str, journals: list[dict[str, Any]]) -> str:
-    runs = [_one(journal, index) for index, journal in enumerate(journals)]
+def report_html(run_id: str, records: list[RunRecord]) -> str:
+    runs = [_one(record, index) for index, record in enumerate(records)]
     return (
         _environment()
         .get_template("report.html.j2")
         .render(
             run_id=run_id,
-            verdict=overall_verdict(journals),
+            verdict=overall_verdict(records).value,
             runs=runs,
             generated=_now(),
             css=_css(),
@@ -122,36 +143,55 @@ def report_html(run_id: str, journals: list[dict[str, Any]]) -> str:
     )
 
 
+def _unreadable(run_dir: Path, why: str) -> dict[str, Any]:
+    started = run_dir.stat().st_mtime
+    return {
+        "run_id": run_dir.name,
+        "started_at": started,
+        "started": _clock(started),
+        "verdict": Status.ERRORED.value,
+        "duration": "-",
+        "has_report": (run_dir / "report.html").exists(),
+        "note": why,
+        "scenarios": [],
+    }
+
+
 def index_html(reports_dir: Path) -> str:
     """Every run directory under reports_dir that holds a readable journal."""
     runs: list[dict[str, Any]] = []
-    for journal_path in sorted(reports_dir.glob("*/journal.json")):
-        run_dir = journal_path.parent
-        if run_dir.is_symlink():
+    for run_dir in sorted(p for p in reports_dir.iterdir() if p.is_dir()):
+        if run_dir.is_symlink() or run_dir.name.startswith("."):
             continue  # "latest"
+        if not (run_dir / "journal.json").exists():
+            if any(run_dir.iterdir()):  # a run killed before it wrote anything: still listed
+                runs.append(_unreadable(run_dir, "no journal (the run was killed?)"))
+            continue
         try:
-            journals = load_journals(run_dir)
-        except HarnessError:
+            records = load_records(run_dir)
+        except HarnessError as exc:
+            runs.append(_unreadable(run_dir, str(exc)))
             continue
-        if not journals:
+        if not records:
             continue
-        started = min(float(j["started_at"]) for j in journals)
-        finished = max(float(j.get("finished_at") or j["started_at"]) for j in journals)
+        started = min(r.started_at for r in records)
+        finished = max(r.ended for r in records)
         runs.append(
             {
                 "run_id": run_dir.name,
                 "started_at": started,
                 "started": _clock(started),
-                "verdict": overall_verdict(journals),
+                "verdict": overall_verdict(records).value,
                 "duration": _seconds(finished - started),
                 "has_report": (run_dir / "report.html").exists(),
+                "note": "",
                 "scenarios": [
                     {
-                        "name": j["scenario"]["name"],
-                        "profile": j.get("profile", "?"),
-                        "status": j.get("status", "errored"),
+                        "name": r.scenario.name,
+                        "profile": r.profile,
+                        "status": r.status.value,
                     }
-                    for j in journals
+                    for r in records
                 ],
             }
         )

@@ -1,34 +1,41 @@
 """The scenario, typed: what an engineer writes in YAML, as pydantic models.
 
-    Scenario: name, description, tags, profile, load, baseline, steady_state, phases, abort,
-              invariants
+    Scenario: name, description, tags, topology, profile, load, baseline, steady_state,
+              phases, abort, invariants
     Phase: name, duration, faults (a union on ``type``), expect (a union by its key)
+    Scenario.scaled(k) -> the same scenario with every timeline duration times k (once)
 
 Durations are "30s", "500ms", "2m" or seconds; thresholds are a number or "1.5x baseline".
-The model knows nothing of running: the engine reads it.
+Names of the platform (links, services, endpoints, probes, components, user classes,
+invariants) are plain strings here: validate.py checks them against the topology. The model
+knows nothing of running: the engine reads it.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
-    PlainSerializer,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+
+from harness.units import Duration, parse_seconds
 
 __all__ = [
     "EXPECTATION_KINDS",
     "FAULT_TYPES",
     "PROCESS_FAULTS",
     "TOXIC_ATTRIBUTES",
+    "DownFault",
     "Duration",
     "Expectation",
     "Fault",
@@ -38,33 +45,6 @@ __all__ = [
     "Threshold",
     "parse_seconds",
 ]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_seconds(value: Any) -> float:
-    """A duration in seconds from "30s", "500ms", "2m", "1h" or a number."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 30s, 500ms or 2m")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"must not be negative, got {value}")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT_S[match.group(2)]
-    raise ValueError(f"must be a duration like 30s, 500ms or 2m, got {value!r}")
-
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_seconds),
-    PlainSerializer(lambda s: f"{s:g}s", return_type=str),
-    Field(json_schema_extra={"type": ["string", "number"], "examples": ["30s", "500ms", "2m"]}),
-]
-
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x\s*baseline\s*(?:\+\s*(\S+(?:\s*\S+)?)\s*)?$")
 _THRESHOLD_HELP = "must be a number, a duration or like '1.5x baseline' or '3x baseline + 50ms'"
@@ -127,22 +107,25 @@ class Stage(_Strict):
     users: int = Field(ge=0, le=10_000)
 
 
-UserClass = Literal["viewer", "creator", "searcher"]
-
-
-def _default_mix() -> dict[UserClass, int]:
-    return {"viewer": 6, "creator": 1, "searcher": 3}
-
-
 class Load(_Strict):
     users: int = Field(default=20, ge=1, le=10_000, description="Concurrent simulated users")
-    spawn_rate: float = Field(default=10, gt=0, description="Users started per second")
-    mix: dict[UserClass, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=_default_mix,
-        description="Relative weights of the user classes",
+    spawn_rate: float = Field(default=10, gt=0, le=10_000, description="Users started per second")
+    mix: dict[str, Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
+        default=None,
+        description="The whole mix: weights of the topology's user classes; a class left out"
+        " gets no users (default: the topology's mix)",
     )
     stages: list[Stage] = Field(default_factory=list)
-    locustfile: str | None = Field(default=None, description="A team's own locustfile instead")
+    locustfile: str | None = Field(
+        default=None, description="Another locustfile than the topology's (relative to this file)"
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _someone(cls, mix: dict[str, int] | None) -> dict[str, int] | None:
+        if mix is not None and not any(mix.values()):
+            raise ValueError("the mix gives every user class weight 0: nobody would run")
+        return mix
 
     def users_at(self, elapsed_s: float) -> int:
         """Users ``elapsed_s`` (unscaled) after the load started, following the stages."""
@@ -166,6 +149,8 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "limit_data": ("bytes",),
 }
 
+
+MAX_ATTRIBUTE = 86_400_000  # a day in ms; a bigger number is a typo
 
 # need the backend's processes (local signals or container operations)
 PROCESS_FAULTS = frozenset({"kill", "pause", "resume", "restart", "stop"})
@@ -196,7 +181,9 @@ class ToxicFault(_FaultBase):
     link: str
     stream: Literal["upstream", "downstream", "both"] = "downstream"
     toxicity: float = Field(default=1.0, ge=0, le=1)
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, Annotated[int, Field(ge=0, le=MAX_ATTRIBUTE)]] = Field(
+        default_factory=dict, description="Toxiproxy's attributes (ms, KB/s, bytes): >= 0"
+    )
     max_lifetime: Duration | None = None
 
     @model_validator(mode="after")
@@ -220,10 +207,11 @@ class DownFault(_FaultBase):
 
 
 class ReplicationLagFault(_FaultBase):
-    """Latency (or, with cut: true, a partition) on the catalog replication link."""
+    """Latency (or, with cut: true, a partition) on a replication link (default: the one the
+    topology marks ``replication: true``)."""
 
     type: Literal["replication_lag"]
-    link: str = "catalog-replication"
+    link: str | None = None
     delay: Duration = 2.0
     cut: bool = False
     max_lifetime: Duration | None = None
@@ -279,10 +267,11 @@ class MetricExpectation(_Strict):
 
 
 class StatusExpectation(_Strict):
-    """The status page shows a component in one of these states, within N s."""
+    """The status page shows a component (of the topology's) in one of these states, within
+    N s."""
 
-    status: Literal["upload", "moderation", "feed", "search", "playback", "metrics"]
-    state: list[Literal["operational", "degraded", "outage"]]
+    status: str
+    state: list[Literal["operational", "degraded", "outage"]] = Field(min_length=1)
     within: Duration = 30.0
 
     @model_validator(mode="before")
@@ -293,45 +282,20 @@ class StatusExpectation(_Strict):
         return data
 
 
-PROBES = {
-    "replication_lag": "seconds the catalog replica is behind the primary",
-    "queue_depth": "moderation jobs waiting",
-    "queue_age": "seconds the oldest waiting moderation job has waited",
-    "breaker": "the gateway's circuit breaker state for an upstream (target)",
-    "counters_age": "seconds since the feed's view/like counters were current (its as_of)",
-    "feed_state": "what the feed says of itself: fresh, stale (replica lag) or degraded (cache)",
-    "own_upload_visible": "a creator uploads and at once lists their videos: visible or missing",
-    "retry_ratio": "gateway attempts per call to an upstream (target) since the phase began",
-    "region_switches": "feed region switches (failovers and failbacks) since the phase began",
-}
-
-
 class ProbeExpectation(_Strict):
-    """A reading of the platform (see PROBES), taken every half second during the phase."""
+    """A reading of one of the topology's probes, taken every half second during the phase."""
 
-    probe: Literal[
-        "replication_lag",
-        "queue_depth",
-        "queue_age",
-        "breaker",
-        "counters_age",
-        "feed_state",
-        "own_upload_visible",
-        "retry_ratio",
-        "region_switches",
-    ]
+    probe: str
     max: Threshold | None = None
     min: Threshold | None = None
     equals: str | None = None
-    target: str | None = Field(default=None, description="The upstream, for breaker")
+    target: str | None = Field(default=None, description="Fills the probe's {target}")
     within: Duration | None = None
 
     @model_validator(mode="after")
-    def _targeted(self) -> ProbeExpectation:
-        if self.probe in ("breaker", "retry_ratio") and not self.target:
-            raise ValueError(
-                f"probe {self.probe} needs a target (the gateway upstream, e.g. feed-a)"
-            )
+    def _bounded(self) -> ProbeExpectation:
+        if self.max is None and self.min is None and self.equals is None:
+            raise ValueError("needs max, min or equals")
         return self
 
 
@@ -382,6 +346,14 @@ Expectation = Annotated[
 class Phase(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     duration: Duration
+
+    @field_validator("duration")
+    @classmethod
+    def _some_time(cls, seconds: float, info: ValidationInfo) -> float:
+        if seconds < 1 and not (info.context or {}).get("scaled"):
+            raise ValueError(f"a phase lasts at least 1s, got {seconds:g}s")
+        return seconds
+
     users: int | None = Field(
         default=None, ge=0, le=10_000, description="Users during this phase (e.g. 2x load)"
     )
@@ -390,13 +362,9 @@ class Phase(_Strict):
 
 
 class Invariant(_Strict):
-    name: Literal[
-        "no_lost_uploads",
-        "no_duplicates",
-        "nothing_published_unmoderated",
-        "all_uploads_terminal",
-        "no_lost_events",
-    ]
+    """One of the topology's invariants, checked after healing (within N s)."""
+
+    name: str
     within: Duration = 60.0
 
     @model_validator(mode="before")
@@ -409,7 +377,10 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Lowercase, words joined by -")
     description: str = ""
     tags: list[str] = Field(default_factory=list)
-    profile: Literal["normal", "fragile"] | None = None
+    topology: str | None = Field(
+        default=None, description="The platform's topology file, relative to this file"
+    )
+    profile: str | None = Field(default=None, description="One of the topology's profiles")
     load: Load = Field(default_factory=Load)
     baseline: str | None = Field(default=None, description="Phase for 'Nx baseline' (first)")
     steady_state: list[MetricExpectation] = Field(default_factory=list)
@@ -421,6 +392,42 @@ class Scenario(_Strict):
     def baseline_phase(self) -> str:
         return self.baseline or self.phases[0].name
 
+    source: Path | None = Field(default=None, exclude=True)  # the file it was read from
+
     @property
     def duration_s(self) -> float:
         return sum(phase.duration for phase in self.phases)
+
+    def scaled(self, factor: float) -> Scenario:
+        """Every duration of the timeline times ``factor`` (phases, within/for, lifetimes,
+        stages, a rollout's interval); bounds on latency are magnitudes and stay."""
+        if factor == 1.0:
+            return self
+        data = self.model_dump(by_alias=True, exclude_none=True)
+        data = _scale(data, factor, ())
+        scaled = Scenario.model_validate(data, context={"scaled": True})
+        return scaled.model_copy(update={"source": self.source})
+
+
+_TIMELINE_KEYS = {"duration", "within", "for", "max_lifetime", "interval"}
+
+
+def _scale(value: Any, factor: float, path: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if (
+                key in _TIMELINE_KEYS
+                and isinstance(item, str | int | float)
+                and "attributes" not in path
+            ):
+                seconds = parse_seconds(item) * factor
+                if key == "interval":
+                    seconds = max(seconds, 0.2)  # the controller's shortest judging interval
+                out[key] = seconds
+            else:
+                out[key] = _scale(item, factor, (*path, str(key)))
+        return out
+    if isinstance(value, list):
+        return [_scale(item, factor, path) for item in value]
+    return value

@@ -75,6 +75,7 @@ class Feed:
             {
                 "user": user,
                 "items": items,
+                "state": "degraded" if degraded else "stale" if stale else "fresh",
                 "degraded": degraded,
                 "stale": stale,
                 "age_s": round(age if degraded else 0.0, 3),

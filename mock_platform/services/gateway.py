@@ -196,7 +196,7 @@ class Gateway:
             self.upstreams[name].observer = functools.partial(
                 self.rollouts.record, "search", canary
             )
-        spec = dict(settings.topology.get("failover", {}).get("feed") or {})
+        spec = dict(settings.own.get("failover", {}).get("feed") or {})
         regions = list(spec.pop("regions", ["feed-a", "feed-b"]))
         self.regions = RegionSelector(
             regions, {r: self.upstreams[r].client for r in regions}, **spec
@@ -455,7 +455,14 @@ def create_app(settings: Settings) -> Any:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
-        return JSONResponse({"service": settings.service, "build": settings.build, "ok": True})
+        return JSONResponse(
+            {
+                "service": settings.service,
+                "build": settings.build,
+                "profile": settings.profile,
+                "ok": True,
+            }
+        )
 
     @app.get("/signals", include_in_schema=False)
     async def signals() -> Response:

@@ -6,7 +6,13 @@ import pytest
 
 MODULES = [
     "harness",
+    "harness.checks",
+    "harness.engine",
     "harness.errors",
+    "harness.load",
+    "harness.record",
+    "harness.report",
+    "harness.topology",
     "harness.faults",
     "harness.platform",
     "harness.proxy",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.platform import DEFAULT_TOPOLOGY, load_topology
+from harness.topology import DEFAULT_TOPOLOGY, load_topology
 
 
 def test_the_mock_platform_topology() -> None:

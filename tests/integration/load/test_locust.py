@@ -3,15 +3,28 @@ history, a clean stop; and distributed mode (a master and two workers)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.load import LoadRunner, figures
+from harness.load import LoadOptions, LoadPlan, LoadRunner, figures
 from harness.load.runner import _free_port
 from tests.integration.platform.conftest import TOPOLOGY, Api, running_api
+
+
+def _plan(users: int, mix: dict[str, int] | None = None) -> LoadPlan:
+    assert TOPOLOGY.load is not None
+    return LoadPlan(
+        locustfile=TOPOLOGY.locustfile() or Path(),
+        users=users,
+        spawn_rate=users,
+        mix=mix or TOPOLOGY.load.default_mix,
+        env=dict(TOPOLOGY.load.env),
+    )
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,12 +39,9 @@ def test_load_samples_and_history(normal: Api, tmp_path: Path, workers: int) -> 
     runner = LoadRunner(
         normal.platform.gateway_url,
         tmp_path,
-        duration_s=8,
-        users=12,
-        spawn_rate=12,
-        mix={"viewer": 1, "creator": 1, "searcher": 1},
-        token_secret=TOPOLOGY.auth["token_secret"],
-        workers=workers,
+        8,
+        _plan(12, {"viewer": 1, "creator": 1, "searcher": 1}),
+        LoadOptions(workers=workers),
     )
     runner.start()
     runner.wait(40)
@@ -59,16 +69,16 @@ def test_a_worker_started_elsewhere_joins_the_master(normal: Api, tmp_path: Path
     runner = LoadRunner(
         normal.platform.gateway_url,
         tmp_path,
-        duration_s=8,
-        users=6,
-        spawn_rate=6,
-        token_secret=TOPOLOGY.auth["token_secret"],
-        remote_workers=1,
-        master_bind=f"127.0.0.1:{_free_port()}",
+        8,
+        _plan(6),
+        LoadOptions(remote_workers=1, master_bind=f"127.0.0.1:{_free_port()}"),
     )
     runner.start()
     remote = subprocess.Popen(
-        runner.worker_command("127.0.0.1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        runner.worker_command("127.0.0.1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **runner.worker_env()},
     )
     try:
         runner.wait(40)
@@ -79,3 +89,15 @@ def test_a_worker_started_elsewhere_joins_the_master(normal: Api, tmp_path: Path
         runner.stop()
     assert len(list(tmp_path.glob("metrics.jsonl.*"))) == 1
     assert figures(runner.samples(), 0, 2**31).requests > 10, runner.log_tail()
+
+
+def test_the_mix_is_the_whole_mix(normal: Api, tmp_path: Path) -> None:
+    """mix: {viewer: 1} runs viewers only: the other classes do not keep a default weight."""
+    runner = LoadRunner(normal.platform.gateway_url, tmp_path, 6, _plan(6, {"viewer": 1}))
+    runner.start()
+    runner.wait(30)
+    runner.stop()
+    endpoints = {s.endpoint for s in runner.samples()}
+    assert "feed" in endpoints, runner.log_tail()
+    assert not endpoints & {"search", "upload", "my_videos"}, endpoints
+    assert "Traceback" not in runner.log_tail()

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from harness.faults import ToxiproxyClient
-from harness.platform import DEFAULT_TOPOLOGY, Platform, load_topology
+from harness.platform import Platform
 from harness.platform.platform import _port_free, port_owner
+from harness.topology import DEFAULT_TOPOLOGY, load_topology
 from mock_platform.services.gateway import make_token
 
 TOPOLOGY = load_topology(DEFAULT_TOPOLOGY)
@@ -45,7 +46,7 @@ class Api:
         self.platform = plat
         self.http = httpx.Client(base_url=plat.gateway_url, timeout=15, trust_env=False)
         self.toxiproxy: ToxiproxyClient = plat.toxiproxy()
-        self.secret = TOPOLOGY.auth["token_secret"].encode()
+        self.secret = TOPOLOGY.extensions["x-mock"]["auth"]["token_secret"].encode()
 
     @property
     def fragile(self) -> bool:

@@ -26,7 +26,7 @@ PHASE = Phase.model_validate(
 
 def _operator(keys: str) -> tuple[Operator, io.StringIO]:
     out = io.StringIO()
-    return Operator(PlainView(out), 3, 1.0, io.StringIO(keys), out), out
+    return Operator(PlainView(out), 3, io.StringIO(keys), out), out
 
 
 def _before(operator: Operator) -> tuple[set[int], list[tuple[str, str]]]:
@@ -38,7 +38,8 @@ def _before(operator: Operator) -> tuple[set[int], list[tuple[str, str]]]:
 
 
 def test_the_plan_says_what_will_be_injected_and_what_should_hold() -> None:
-    plan = "\n".join(phase_plan(1, 3, PHASE, 0.5, ["error_rate feed: max 1%"]))
+    scaled = PHASE.model_copy(update={"duration": PHASE.duration * 0.5})  # as the run gives it
+    plan = "\n".join(phase_plan(1, 3, scaled, ["error_rate feed: max 1%"]))
     assert "phase 2/3 'cut' (5 s)" in plan
     assert "[1] down gateway-feed" in plan
     assert "[2] pause moderation-worker" in plan
@@ -83,7 +84,7 @@ def test_during_a_phase_notes_are_recorded_and_a_aborts() -> None:
 
 def test_auto_prints_the_plan_and_never_waits() -> None:
     out = io.StringIO()
-    auto = AutoOperator(PlainView(out), 3, 1.0)
+    auto = AutoOperator(PlainView(out), 3)
     assert auto.before_phase(1, PHASE, [], lambda k, m: None, lambda: None) == set()
     assert "auto: starting the phase" in out.getvalue()
     assert "[2] pause moderation-worker" in out.getvalue()

@@ -62,22 +62,45 @@ def test_samples_from_every_process_and_figures_by_window(tmp_path: Path) -> Non
 
 
 def test_history_sets(tmp_path: Path) -> None:
+    def line(kind: str, key: str, **extra: object) -> dict[str, object]:
+        return {"id": f"{key}{kind}", "kind": "upload", "key": key, "type": kind, **extra}
+
     _write(
         tmp_path / "history.jsonl.7",
         [
-            {"op": "invoke", "key": "a"},
-            {"op": "ok", "key": "a", "video_id": "va"},
-            {"op": "invoke", "key": "b", "violating": True},
-            {"op": "info", "key": "b"},
-            {"op": "invoke", "key": "c"},
-            {"op": "info", "key": "c"},
-            {"op": "ok", "key": "c", "video_id": "vc"},
-            {"op": "ok", "key": "c", "video_id": "vc2"},
+            line("invoke", "a"),
+            line("ok", "a", ref="va"),
+            line("invoke", "b", value={"violating": True}),
+            line("info", "b"),
+            line("invoke", "c"),
+            line("info", "c"),
+            line("ok", "c", ref="vc"),
+            line("ok", "c", ref="vc2"),
+            {"id": "x", "kind": "like", "key": "d", "type": "invoke"},
+            {"not": "a history line"},
         ],
     )
     history = read_history(tmp_path / "history.jsonl")
-    assert history.attempted == {"a", "b", "c"}
-    assert history.acknowledged["a"] == "va"
-    assert history.indeterminate == {"b"}
-    assert history.keys_with_many_ids == {"c": frozenset({"vc", "vc2"})}
-    assert history.violating == {"b"}
+    assert history.attempted == {"a", "b", "c", "d"}
+    uploads = history.of_kind("upload")
+    assert uploads.attempted == {"a", "b", "c"}
+    assert uploads.acknowledged["a"] == "va"
+    assert uploads.indeterminate == {"b"}  # info and never ok: neither lost nor acknowledged
+    assert uploads.keys_with_many_ids == {"c": frozenset({"vc", "vc2"})}
+    assert uploads.flagged("violating") == {"b"}
+
+
+def test_the_history_helper_writes_what_read_history_reads(tmp_path: Path) -> None:
+    from harness.load.history import OperationHistory
+
+    history = OperationHistory(str(tmp_path / "h.jsonl"))
+    first = history.invoke("upload", "k1", {"violating": True})
+    first.info({"status": 503})
+    history.invoke("upload", "k1", {"violating": True}).ok(ref="v1")
+    history.invoke("upload", "k2").fail({"status": 400})
+    history.close()
+    read = read_history(tmp_path / "h.jsonl")
+    assert read.acknowledged == {"k1": "v1"}
+    assert read.flagged("violating") == {"k1"}
+    assert read.indeterminate == frozenset()
+    assert OperationHistory("").invoke("upload", "k").id  # no file: writes nothing, no error

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.record import RunRecord
+
 T0 = 1_800_000_000.0
 
 
@@ -116,3 +118,8 @@ def journal(status: str = "failed", **changes: Any) -> dict[str, Any]:
     }
     data.update(changes)
     return data
+
+
+def record(status: str = "failed", **changes: Any) -> RunRecord:
+    """The same journal, as the engine holds it (and as reports read it back)."""
+    return RunRecord.model_validate(journal(status, **changes))

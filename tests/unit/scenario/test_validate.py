@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.cli import cli
-from harness.platform import load_topology
 from harness.scenario import load_scenario
 from harness.scenario.schema import scenario_schema_text
+from harness.topology import load_topology
 
 TOPOLOGY = load_topology()
 REPO = Path(__file__).resolve().parents[3]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from harness.engine.expectations import Observation, judge_metric, judge_observed
+from harness.checks.expectations import Observation, judge_metric, judge_observed
 from harness.load.result import Sample
 from harness.scenario.model import MetricExpectation, StatusExpectation
 
@@ -51,11 +51,16 @@ def test_within_ignores_the_first_seconds_of_the_phase() -> None:
     assert judge_metric(_metric(max="100ms", within="3s"), "p", samples, 10, 20, BASELINE).passed
 
 
-def test_within_is_scaled_with_the_run() -> None:
+def test_within_comes_scaled_with_the_scenario() -> None:
+    """The engine scales the scenario once (Scenario.scaled); judging takes it as given."""
     samples = _seconds(10, 13, 900) + _seconds(13, 20, 20)
     expectation = _metric(max="100ms", within="6s")
-    assert judge_metric(expectation, "p", samples, 10, 20, None, scale=0.5).passed
-    assert not judge_metric(expectation, "p", samples, 10, 20, None, scale=0.25).passed
+    assert judge_metric(
+        expectation.model_copy(update={"within": 3.0}), "p", samples, 10, 20, None
+    ).passed
+    assert not judge_metric(
+        expectation.model_copy(update={"within": 1.5}), "p", samples, 10, 20, None
+    ).passed
 
 
 def test_for_needs_that_many_seconds_in_a_row() -> None:
@@ -85,11 +90,11 @@ def test_an_error_rate_relative_to_a_clean_baseline_still_allows_one_percent() -
     assert judge_metric(expectation, "p", samples, 10, 20, BASELINE).passed
 
 
-def test_a_status_state_must_be_reached_within_its_scaled_time() -> None:
+def test_a_status_state_must_be_reached_within_its_time() -> None:
     expectation = StatusExpectation.model_validate(
         {"status": "search", "state": ["degraded", "outage"], "within": "10s"}
     )
     readings = [Observation(1.0, "operational"), Observation(4.0, "degraded")]
     assert judge_observed(expectation, "p", readings).passed
-    assert not judge_observed(expectation, "p", readings, scale=0.3).passed
+    assert not judge_observed(expectation.model_copy(update={"within": 3.0}), "p", readings).passed
     assert not judge_observed(expectation, "p", []).passed

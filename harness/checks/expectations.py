@@ -1,0 +1,234 @@
+"""Judging expectations on what a run observed. Pure: samples and probe readings in, results out.
+
+    MetricExpectation + samples + phase window (+ baseline figures) -> Judgement
+    Status/Failover/Rollout/Probe expectation + timed observations    -> Judgement
+                                                  (_OBSERVED: one small function per kind)
+Durations arrive already scaled (Scenario.scaled). No data is never a pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from harness.load.result import Sample, figures
+from harness.record import Judgement
+from harness.scenario.model import (
+    FailoverExpectation,
+    MetricExpectation,
+    ProbeExpectation,
+    RolloutExpectation,
+    StatusExpectation,
+    Threshold,
+)
+
+__all__ = ["Observation", "judge_metric", "judge_observed"]
+
+
+ERROR_RATE_FLOOR = 0.01  # "2x baseline" of a 0% error rate still allows 1%
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """A probe reading during the run: seconds since the phase started, and a value."""
+
+    at_s: float
+    value: Any
+
+
+def _bound(threshold: Threshold, metric: str, baseline: float) -> float:
+    if not threshold.relative:
+        return threshold.value
+    if math.isnan(baseline):
+        return math.nan
+    bound = threshold.value * baseline + threshold.slack
+    return max(bound, ERROR_RATE_FLOOR) if metric == "error_rate" else bound
+
+
+def _fmt(metric: str, value: float) -> str:
+    if math.isnan(value):
+        return "no data"
+    if metric == "error_rate":
+        return f"{value:.2%}"
+    if metric == "throughput":
+        return f"{value:.1f}/s"
+    return f"{value * 1000:.0f} ms"
+
+
+def _holds(expectation: MetricExpectation, value: float, baseline: float) -> tuple[bool, str]:
+    shown = []
+    ok = not math.isnan(value)
+    for word, threshold in (("max", expectation.max), ("min", expectation.min)):
+        if threshold is None:
+            continue
+        bound = _bound(threshold, expectation.metric, baseline)
+        shown.append(
+            f"{word} {_fmt(expectation.metric, bound)}"
+            + (f" ({threshold.value:g}x baseline" if threshold.relative else "")
+            + (f" + {_fmt(expectation.metric, threshold.slack)}" if threshold.slack else "")
+            + (")" if threshold.relative else "")
+        )
+        if math.isnan(bound):
+            ok = False
+        elif word == "max":
+            ok = ok and value <= bound
+        else:
+            ok = ok and value >= bound
+    return ok, ", ".join(shown)
+
+
+def judge_metric(
+    expectation: MetricExpectation,
+    phase: str,
+    samples: list[Sample],
+    start: float,
+    end: float,
+    baseline: tuple[float, float] | None,
+) -> Judgement:
+    """``within`` skips the first N s of the phase; ``for`` needs N s in a row that hold."""
+    metric, endpoint, build = expectation.metric, expectation.endpoint, expectation.build
+    base_value = math.nan
+    if baseline is not None:
+        base_value = figures(samples, baseline[0], baseline[1], endpoint, build).get(metric)
+    name = f"{metric} {endpoint}" + (f" @{build}" if build else "")
+    if expectation.within is not None:
+        start = start + expectation.within
+        name += f" within {expectation.within:g}s"
+    if expectation.for_ is not None:
+        need = max(round(expectation.for_), 1)
+        run = best = 0
+        for second in range(math.ceil(start), int(end)):
+            value = figures(samples, second, second + 1, endpoint, build).get(metric)
+            ok, shown = _holds(expectation, value, base_value)
+            run = run + 1 if ok else 0
+            best = max(best, run)
+        _, shown = _holds(expectation, math.nan, base_value)
+        return Judgement(
+            phase=phase,
+            name=f"{name} for {expectation.for_:g}s",
+            passed=best >= need,
+            measured=f"held {best} s in a row",
+            threshold=f"{shown} for {need} s",
+        )
+    value = figures(samples, start, end, endpoint, build).get(metric)
+    ok, shown = _holds(expectation, value, base_value)
+    return Judgement(
+        phase=phase, name=name, passed=ok, measured=_fmt(metric, value), threshold=shown
+    )
+
+
+def judge_observed(
+    expectation: StatusExpectation | ProbeExpectation | RolloutExpectation | FailoverExpectation,
+    phase: str,
+    observations: list[Observation],
+) -> Judgement:
+    """Timed readings taken during the phase (status states, probes, rollouts, regions)."""
+    return _OBSERVED[type(expectation)](expectation, phase, observations)
+
+
+def _first_in_time(
+    observations: list[Observation], wanted: Callable[[Any], bool], within: float
+) -> Observation | None:
+    return next((o for o in observations if wanted(o.value) and o.at_s <= within), None)
+
+
+def _judge_status(expectation: Any, phase: str, observations: list[Observation]) -> Judgement:
+    within = expectation.within
+    hit = _first_in_time(observations, lambda v: v in expectation.state, within)
+    last = observations[-1].value if observations else "no data"
+    return Judgement(
+        phase=phase,
+        name=f"status {expectation.status} in {'/'.join(expectation.state)}",
+        passed=hit is not None,
+        measured=f"{hit.value} after {hit.at_s:.1f} s" if hit else f"{last} (never in time)",
+        threshold=f"within {within:g} s",
+    )
+
+
+def _judge_failover(expectation: Any, phase: str, observations: list[Observation]) -> Judgement:
+    within = expectation.within
+    hit = next((o for o in observations if o.value == expectation.to), None)
+    return Judgement(
+        phase=phase,
+        name=f"failover {expectation.failover} to {expectation.to}",
+        passed=hit is not None and hit.at_s <= within,
+        measured=f"after {hit.at_s:.2f} s" if hit else "never",
+        threshold=f"within {within:g} s",
+    )
+
+
+def _judge_rollout(expectation: Any, phase: str, observations: list[Observation]) -> Judgement:
+    within = expectation.within
+    hit = next((o for o in observations if o.value == expectation.outcome), None)
+    final = observations[-1].value if observations else "no data"
+    return Judgement(
+        phase=phase,
+        name=f"rollout {expectation.rollout} {expectation.outcome}",
+        passed=hit is not None and hit.at_s <= within,
+        measured=f"{hit.value} after {hit.at_s:.1f} s" if hit else str(final),
+        threshold=f"within {within:g} s",
+    )
+
+
+def _same(value: Any, wanted: str) -> bool:
+    if str(value) == wanted:
+        return True
+    try:
+        return float(value) == float(wanted)
+    except (TypeError, ValueError):
+        return False
+
+
+def _judge_probe(
+    expectation: ProbeExpectation, phase: str, observations: list[Observation]
+) -> Judgement:
+    start = expectation.within or 0
+    considered = [o for o in observations if o.at_s >= start and o.value is not None]
+    if expectation.within is None:
+        considered = considered[-1:]  # the reading at the end of the phase
+    name = f"probe {expectation.probe}" + (f" {expectation.target}" if expectation.target else "")
+    if not considered:
+        return Judgement(phase=phase, name=name, passed=False, measured="no data", threshold="")
+    if expectation.equals is not None:
+        ok = all(_same(o.value, expectation.equals) for o in considered)
+        return Judgement(
+            phase=phase,
+            name=name,
+            passed=ok,
+            measured=str(considered[-1].value),
+            threshold=f"= {expectation.equals}",
+        )
+    shown = [
+        f"{word} {bound.value:g}"
+        for word, bound in (("max", expectation.max), ("min", expectation.min))
+        if bound is not None
+    ]
+    texts = [o.value for o in considered if not isinstance(o.value, int | float)]
+    if texts:
+        return Judgement(
+            phase=phase,
+            name=name,
+            passed=False,
+            measured=f"{texts[-1]} (not a number)",
+            threshold=", ".join(shown),
+        )
+    values = [float(o.value) for o in considered]
+    ok = True
+    if expectation.max is not None:
+        ok = ok and max(values) <= expectation.max.value
+    if expectation.min is not None:
+        ok = ok and min(values) >= expectation.min.value
+    worst = max(values) if expectation.max is not None else min(values)
+    return Judgement(
+        phase=phase, name=name, passed=ok, measured=f"{worst:g} (worst)", threshold=", ".join(shown)
+    )
+
+
+_OBSERVED: dict[type, Callable[[Any, str, list[Observation]], Judgement]] = {
+    StatusExpectation: _judge_status,
+    FailoverExpectation: _judge_failover,
+    RolloutExpectation: _judge_rollout,
+    ProbeExpectation: _judge_probe,
+}

@@ -1,0 +1,214 @@
+"""Invariants after healing (Jepsen-style), from the operation history and the topology.
+
+    scenario invariants (names) -> topology.invariants[name].check -> _CHECKS[check]
+    history: every acknowledged write (ok, with its ref) is read back at load.read_back:
+        missing (e.g. 404) | its state (JSON path) | "http NNN" | "unreachable"
+        read again (only those not yet terminal) until all are, or the longest all_terminal
+        ``within`` has passed
+    no_lost_writes    no acknowledged write reads back as missing
+    no_duplicates     no key acknowledged with two refs
+    all_terminal      every acknowledged write reached a terminal state in time
+    never_in_state    no write invoked with value[flag] true reads back in the forbidden state
+    acknowledged_counted  responses with the status on these endpoints (the load's samples)
+                      all reach a counter probe (its growth since the run began), in time
+An ``info`` write (outcome unknown) is never counted as lost nor as acknowledged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import httpx
+
+from harness.checks.paths import at
+from harness.clock import SYSTEM_CLOCK, Clock
+from harness.load.result import History, Sample
+from harness.record import Judgement
+from harness.scenario.model import Invariant
+from harness.topology import InvariantSpec, Topology
+
+__all__ = ["InvariantInputs", "ReadBack", "judge_invariants"]
+
+READ_AGAIN_EVERY_S = 1.0
+SHOWN_IDS = 20
+
+
+@dataclasses.dataclass
+class ReadBack:
+    """Reads an acknowledged write back through the topology's template."""
+
+    topology: Topology
+    base_port: int
+    http: httpx.Client
+
+    def state(self, ref: str) -> str:
+        spec = self.topology.load.read_back if self.topology.load else None
+        assert spec is not None
+        url = self.topology.render(spec.url.replace("{ref}", ref), self.base_port)
+        try:
+            response = self.http.get(url)
+        except httpx.HTTPError:
+            return "unreachable"
+        if response.status_code in spec.missing:
+            return "missing"
+        if response.status_code != 200:
+            return f"http {response.status_code}"
+        try:
+            return str(at(response.json(), spec.json_path))
+        except ValueError:
+            return "unreadable"
+
+
+@dataclasses.dataclass
+class InvariantInputs:
+    history: History
+    samples: list[Sample]
+    read_state: Callable[[str], str]
+    counter: Callable[[str], float | None]  # probe name -> its value now
+    counted_before: dict[str, float | None]  # probe name -> its value when the run began
+    clock: Clock = SYSTEM_CLOCK
+
+
+@dataclasses.dataclass
+class _Context:
+    spec: InvariantSpec
+    invariant: Invariant
+    inputs: InvariantInputs
+    states: dict[str, str]  # key -> read-back state (acknowledged writes of the spec's kind)
+    terminal: list[str]
+
+
+def _ids(keys: list[str], history: History) -> str:
+    acked = history.acknowledged
+    return ", ".join(sorted(acked.get(k, k) for k in keys)[:SHOWN_IDS])
+
+
+def _no_lost_writes(name: str, ctx: _Context) -> Judgement:
+    history = ctx.inputs.history.of_kind(ctx.spec.kind)
+    lost = [k for k, s in ctx.states.items() if s == "missing"]
+    return Judgement(
+        phase="invariants",
+        name=name,
+        passed=not lost,
+        measured=f"{len(lost)} lost of {len(ctx.states)} acknowledged",
+        threshold="0 lost",
+        detail=_ids(lost, history),
+    )
+
+
+def _no_duplicates(name: str, ctx: _Context) -> Judgement:
+    dups = ctx.inputs.history.of_kind(ctx.spec.kind).keys_with_many_ids
+    return Judgement(
+        phase="invariants",
+        name=name,
+        passed=not dups,
+        measured=f"{len(dups)} keys with several ids",
+        threshold="0",
+        detail=", ".join(sorted(dups)[:SHOWN_IDS]),
+    )
+
+
+def _all_terminal(name: str, ctx: _Context) -> Judgement:
+    history = ctx.inputs.history.of_kind(ctx.spec.kind)
+    stuck = [k for k, s in ctx.states.items() if s not in ctx.terminal]
+    return Judgement(
+        phase="invariants",
+        name=name,
+        passed=not stuck,
+        measured=f"{len(stuck)} of {len(ctx.states)} not terminal",
+        threshold=f"all within {ctx.invariant.within:g} s",
+        detail=_ids(stuck, history),
+    )
+
+
+def _never_in_state(name: str, ctx: _Context) -> Judgement:
+    history = ctx.inputs.history.of_kind(ctx.spec.kind)
+    flagged = history.flagged(str(ctx.spec.flag))
+    bad = [k for k in flagged if ctx.states.get(k) == ctx.spec.state]
+    return Judgement(
+        phase="invariants",
+        name=name,
+        passed=not bad,
+        measured=f"{len(bad)} {ctx.spec.flag} writes {ctx.spec.state}",
+        threshold="0",
+        detail=_ids(bad, history),
+    )
+
+
+def _acknowledged(spec: InvariantSpec, samples: list[Sample]) -> int:
+    return sum(s.status.get(spec.status, 0) for s in samples if s.endpoint in spec.endpoints)
+
+
+def _acknowledged_counted(name: str, ctx: _Context) -> Judgement:
+    spec, inputs = ctx.spec, ctx.inputs
+    assert spec.probe is not None
+    acked = _acknowledged(spec, inputs.samples)
+    before = inputs.counted_before.get(spec.probe)
+    deadline = inputs.clock.monotonic() + ctx.invariant.within
+    counted: float | None = None
+    while True:
+        now = inputs.counter(spec.probe)
+        counted = None if now is None or before is None else now - before
+        if (counted is not None and counted >= acked) or inputs.clock.monotonic() >= deadline:
+            break
+        inputs.clock.sleep(READ_AGAIN_EVERY_S)
+    lost = acked if counted is None else max(acked - int(counted), 0)
+    what = "/".join(spec.endpoints)
+    return Judgement(
+        phase="invariants",
+        name=name,
+        passed=lost == 0,
+        measured=f"{lost} lost of {acked} acknowledged {what}"
+        + ("" if counted is not None else f" ({spec.probe} unreadable)"),
+        threshold=f"0 lost within {ctx.invariant.within:g} s",
+    )
+
+
+_CHECKS: dict[str, Callable[[str, _Context], Judgement]] = {
+    "no_lost_writes": _no_lost_writes,
+    "no_duplicates": _no_duplicates,
+    "all_terminal": _all_terminal,
+    "never_in_state": _never_in_state,
+    "acknowledged_counted": _acknowledged_counted,
+}
+_READS_BACK = {"no_lost_writes", "all_terminal", "never_in_state"}
+
+
+def _read_states(
+    wanted: list[tuple[Invariant, InvariantSpec]], inputs: InvariantInputs, terminal: list[str]
+) -> dict[str, str]:
+    """key -> state of every acknowledged write the checks need, re-read until terminal."""
+    kinds = {spec.kind for _, spec in wanted if spec.check in _READS_BACK}
+    if not kinds:
+        return {}
+    acked: dict[str, str] = {}
+    for kind in kinds:
+        acked.update(inputs.history.of_kind(kind).acknowledged)
+    waits = [inv.within for inv, spec in wanted if spec.check == "all_terminal"]
+    deadline = inputs.clock.monotonic() + (max(waits) if waits else 0.0)
+    states: dict[str, str] = {}
+    pending = list(acked)
+    while True:
+        for key in pending:
+            states[key] = inputs.read_state(acked[key])
+        pending = [k for k in pending if states[k] not in terminal]
+        if not pending or not terminal or inputs.clock.monotonic() >= deadline:
+            return states
+        inputs.clock.sleep(READ_AGAIN_EVERY_S)
+
+
+def judge_invariants(
+    invariants: list[Invariant], topology: Topology, inputs: InvariantInputs
+) -> list[Judgement]:
+    wanted = [(inv, topology.invariants[inv.name]) for inv in invariants]
+    read_back = topology.load.read_back if topology.load else None
+    terminal = list(read_back.terminal) if read_back else []
+    states = _read_states(wanted, inputs, terminal)
+    results = []
+    for invariant, spec in wanted:
+        history = inputs.history.of_kind(spec.kind)
+        mine = {k: states[k] for k in history.acknowledged if k in states}
+        ctx = _Context(spec, invariant, inputs, mine, terminal)
+        results.append(_CHECKS[spec.check](invariant.name, ctx))
+    return results

@@ -1,0 +1,152 @@
+"""The record of one scenario run, typed (what reports render; journal.json serialises it).
+
+    engine (during the run) -> RunRecord: events, phases, fault windows, observed changes,
+                               samples, judgements, status + reason
+    report.write -> journal.json {"runs": [RunRecord, ...]} (model_dump, the JSON edge)
+    harness report / index -> load_records(journal.json) -> RunRecord (older journals too)
+
+Nothing here runs anything; the engine fills it, reports and the post-mortem read it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.load.result import Sample
+
+__all__ = [
+    "SEVERITY",
+    "Event",
+    "FailoverRecord",
+    "FaultWindow",
+    "Judgement",
+    "Observed",
+    "PhaseRecord",
+    "RunRecord",
+    "ScenarioInfo",
+    "Status",
+]
+
+
+class Status(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERRORED = "errored"
+    ABORTED = "aborted"
+
+
+SEVERITY = {Status.PASSED: 0, Status.FAILED: 1, Status.ABORTED: 2, Status.ERRORED: 3}
+
+
+class _Record(BaseModel):
+    # Journals outlive the code that wrote them: unknown keys of older versions are ignored.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Event(_Record):
+    t: float
+    kind: str
+    message: str
+
+
+class PhaseRecord(_Record):
+    name: str
+    start: float
+    end: float | None = None  # None: the run stopped during the phase
+    faults: list[str] = Field(default_factory=list)
+
+
+class FaultWindow(_Record):
+    label: str
+    phase: str
+    start: float
+    end: float | None = None  # set when removed (by the phase, cleanup, or a lifetime)
+
+
+class Judgement(_Record):
+    """One expectation or invariant, judged: what was measured against what was asked."""
+
+    phase: str
+    name: str
+    passed: bool
+    measured: str
+    threshold: str
+    detail: str = ""
+    partial: bool = Field(
+        default=False, description="Judged on a run that stopped early (what it had seen)"
+    )
+
+
+class Observed(_Record):
+    """A change users or operators could see: a status component, a rollout, a region."""
+
+    t: float
+    what: Literal["status", "rollout", "region"]
+    component: str | None = None
+    state: str | None = None
+    reason: str = ""
+    rollout: str | None = None
+    weight: int | None = None
+    region: str | None = None
+    failover: str | None = None
+
+
+class FailoverRecord(_Record):
+    at: float
+    source: str = Field(default="", alias="from")
+    to: str = ""
+    reason: str = ""
+
+
+class ScenarioInfo(_Record):
+    name: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    source: str | None = None
+
+
+class RunRecord(_Record):
+    run_id: str
+    scenario: ScenarioInfo
+    definition: dict[str, Any] = Field(
+        default_factory=dict, description="The scenario as written (for the record only)"
+    )
+    topology: str = ""
+    profile: str = "normal"
+    defects: list[str] = Field(default_factory=list)
+    time_scale: float = 1.0
+    started_at: float
+    finished_at: float | None = None
+    status: Status = Status.PASSED
+    reason: str = ""
+    events: list[Event] = Field(default_factory=list)
+    phases: list[PhaseRecord] = Field(default_factory=list)
+    faults: list[FaultWindow] = Field(default_factory=list)
+    expectations: list[Judgement] = Field(default_factory=list)
+    invariants: list[Judgement] = Field(default_factory=list)
+    observed: list[Observed] = Field(default_factory=list)
+    failovers: list[FailoverRecord] = Field(default_factory=list)
+    samples: list[Sample] = Field(default_factory=list)
+    error_log: str | None = Field(default=None, description="Traceback file of a harness bug")
+    traceback: str | None = Field(default=None, exclude=True)  # written to error_log
+
+    @property
+    def judgements(self) -> list[Judgement]:
+        return [*self.expectations, *self.invariants]
+
+    @property
+    def failed(self) -> list[Judgement]:
+        return [j for j in self.judgements if not j.passed]
+
+    @property
+    def ended(self) -> float:
+        return self.finished_at or self.started_at
+
+    def event(self, t: float, kind: str, message: str) -> None:
+        self.events.append(Event(t=t, kind=kind, message=message))
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,630 @@
+"""The topology: everything the harness knows of a platform. This file is the contract.
+
+    topology.yaml -> load_topology (every problem at once, file:line) -> Topology
+      services      started (a command the harness runs and may signal) or external
+                    (already running: only health-checked, never started or signalled)
+      links         proxy listen port -> a service or any host:port (what faults attack)
+      entrypoint    the service clients talk to
+      load          locustfile, user classes, endpoints, default mix, read-back of writes
+      probes        name -> http (JSON path) | prometheus (metric + labels) | command
+                    (stdout) | ratio (of two other probes)
+      status_page   where the page is and how its components and states read; components
+      capabilities  rollouts, failover records (with their URLs)
+      invariants    name -> a built-in checker of the operation history
+    Topology.service_url / link_listen / render(template) -> one running platform's addresses
+
+Scenarios are validated against it; the engine, checks and backends read it. It imports
+nothing of the harness but units, the YAML edge and problem formatting.
+"""
+
+from __future__ import annotations
+
+import string
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+from harness.problems import Problem, unknown, validation_problems
+from harness.units import Duration
+from harness.yamlfile import Loaded, YamlProblem, load_yaml
+
+__all__ = [
+    "COMMAND_PLACEHOLDERS",
+    "DEFAULT_TOPOLOGY",
+    "PAGE_STATES",
+    "STATUSPAGE_STATES",
+    "CommandSource",
+    "FailoverSpec",
+    "HttpSource",
+    "InvariantSpec",
+    "LinkSpec",
+    "LoadSpec",
+    "ProbeSpec",
+    "PrometheusSource",
+    "RatioSource",
+    "ReadBackSpec",
+    "RolloutsSpec",
+    "ServiceSpec",
+    "StatusPageSpec",
+    "Topology",
+    "load_topology",
+    "topology_problems",
+]
+
+# The reference target; a team points --topology at its own file.
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[1] / "mock_platform" / "topology.yaml"
+
+PageState = Literal["operational", "degraded", "outage"]
+PAGE_STATES: tuple[str, ...] = ("operational", "degraded", "outage")
+# Atlassian Statuspage v2 component states, and ours, onto the three a scenario names.
+STATUSPAGE_STATES: dict[str, PageState] = {
+    "operational": "operational",
+    "degraded_performance": "degraded",
+    "partial_outage": "degraded",
+    "major_outage": "outage",
+    "under_maintenance": "degraded",
+    "degraded": "degraded",
+    "outage": "outage",
+}
+_LOCAL = "127.0.0.1"
+# What a service's command may use; the backend fills them in (values here are examples).
+COMMAND_PLACEHOLDERS = {
+    "python": sys.executable,
+    "service": "name",
+    "port": 18080,
+    "base_port": 18000,
+    "run_dir": "/run",
+    "data_dir": "/run/data",
+    "profile": "normal",
+    "defects": "",
+    "topology": "/run/topology.yaml",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _exactly_one(model: BaseModel, fields: tuple[str, ...], what: str) -> None:
+    given = [f for f in fields if getattr(model, f) is not None]
+    if len(given) != 1:
+        raise ValueError(f"{what} needs exactly one of: {', '.join(fields)}")
+
+
+# -- services and links ------------------------------------------------------------------
+
+
+class ServiceSpec(_Strict):
+    """A service of the platform: started by the harness (``command``) or ``external``."""
+
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="Offset from base_port (127.0.0.1)"
+    )
+    address: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:\[\]-]+:\d{1,5}$",
+        description="host:port of an external service elsewhere (instead of port)",
+    )
+    external: bool = Field(
+        default=False, description="Already running: health-checked only, never started"
+    )
+    command: list[str] | None = Field(
+        default=None, description="argv with placeholders; default: the topology's command"
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    health: str = Field(default="/healthz", description="A path on the service, or a URL")
+    component: str | None = Field(default=None, description="The status component it serves")
+    canary_of: str | None = Field(default=None, description="A canary slot of this service")
+    autostart: bool = Field(default=True, description="False: the platform starts it itself")
+
+    @model_validator(mode="after")
+    def _where(self) -> ServiceSpec:
+        _exactly_one(self, ("port", "address"), "a service")
+        if self.address is not None and not self.external:
+            raise ValueError("address is for external services (add external: true)")
+        if self.external and self.command is not None:
+            raise ValueError("an external service has no command: the harness never starts it")
+        return self
+
+
+class LinkSpec(_Strict):
+    """A proxy named after the link: listens on base_port + port, forwards to the target."""
+
+    source: str | None = Field(default=None, alias="from", description="The calling service")
+    to: str | None = Field(default=None, description="The service it forwards to")
+    upstream: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.\[\]:-]+:\d{1,5}$", description="Or any host:port"
+    )
+    port: int = Field(ge=0, le=65535, description="Listen port, offset from base_port")
+    replication: bool = Field(
+        default=False, description="The replication stream (replication_lag's default link)"
+    )
+
+    @model_validator(mode="after")
+    def _target(self) -> LinkSpec:
+        _exactly_one(self, ("to", "upstream"), "a link")
+        return self
+
+
+# -- load --------------------------------------------------------------------------------
+
+
+class ReadBackSpec(_Strict):
+    """How to read an acknowledged write back (the invariants' view of the platform)."""
+
+    url: str = Field(description="A template with {ref}: the id the write was acknowledged with")
+    json_path: str = Field(
+        default="status", alias="json", description="Where the write's state is in the answer"
+    )
+    missing: list[int] = Field(default_factory=lambda: [404], description="Statuses: not there")
+    terminal: list[str] = Field(default_factory=list, description="States that end a write")
+
+
+class LoadSpec(_Strict):
+    locustfile: str = Field(description="The platform's locustfile, relative to this file")
+    user_classes: list[str] = Field(min_length=1, description="As scenarios name them in mix")
+    mix: dict[str, int] = Field(default_factory=dict, description="Default weights")
+    endpoints: list[str] = Field(
+        default_factory=list, description="Request names the locustfile reports"
+    )
+    users: int = Field(default=20, ge=1, le=10_000)
+    spawn_rate: float = Field(default=10, gt=0)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment of the Locust processes (secrets)"
+    )
+    read_back: ReadBackSpec | None = None
+
+    @model_validator(mode="after")
+    def _mix_of_classes(self) -> LoadSpec:
+        for name, weight in self.mix.items():
+            if name not in self.user_classes:
+                raise ValueError(unknown("user class", name, self.user_classes))
+            if weight < 0:
+                raise ValueError(f"mix weight of {name} must not be negative")
+        return self
+
+    @property
+    def default_mix(self) -> dict[str, int]:
+        return dict(self.mix) or dict.fromkeys(self.user_classes, 1)
+
+
+# -- probes ------------------------------------------------------------------------------
+
+
+class _Located(_Strict):
+    service: str | None = Field(default=None, description="Default: the entrypoint")
+    path: str = "/"
+    url: str | None = Field(default=None, description="An absolute URL template instead")
+
+
+class HttpSource(_Located):
+    """GET a URL; the value is at ``json`` (a dotted path; the whole answer without one)."""
+
+    json_path: str | None = Field(default=None, alias="json")
+
+
+class PrometheusSource(_Located):
+    """A metric in Prometheus text format: the sum of the samples with these labels."""
+
+    path: str = "/metrics"
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class CommandSource(_Strict):
+    """A command whose standard output (stripped) is the value."""
+
+    argv: list[str] = Field(min_length=1)
+    timeout: Duration = 5.0
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class RatioSource(_Strict):
+    """One probe's reading divided by another's (e.g. attempts per call)."""
+
+    of: str
+    per: str
+
+
+class ProbeSpec(_Strict):
+    description: str = ""
+    http: HttpSource | None = None
+    prometheus: PrometheusSource | None = None
+    command: CommandSource | None = None
+    ratio: RatioSource | None = None
+    delta: Literal["phase"] | None = Field(
+        default=None, description="The change since the phase began (counters)"
+    )
+    age: bool = Field(default=False, description="The value is a Unix time: read its age")
+    every: Duration | None = Field(default=None, description="Read at most this often")
+    on_error: str | None = Field(default=None, description="The value when unreadable")
+    targets: list[str] | None = Field(
+        default=None, description="Allowed {target} values (a scenario's target:)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProbeSpec:
+        _exactly_one(self, ("http", "prometheus", "command", "ratio"), "a probe")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("http", "prometheus", "command", "ratio") if getattr(self, k))
+
+    def templates(self) -> list[str]:
+        if self.http is not None:
+            return [self.http.url or self.http.path]
+        if self.prometheus is not None:
+            source = self.prometheus
+            return [source.url or source.path, *source.labels.values()]
+        return list(self.command.argv) if self.command else []
+
+    @property
+    def needs_target(self) -> bool:
+        """Does a reading need a scenario's ``target:`` (its templates use {target})?"""
+        json_path = self.http.json_path if self.http else None
+        return self.targets is not None or any(
+            "{target}" in t for t in [*self.templates(), json_path or ""]
+        )
+
+
+# -- status page, capabilities, invariants -----------------------------------------------
+
+
+class StatusPageSpec(_Located):
+    """Where the public status page is, and how its components and their states read."""
+
+    components: str = Field(
+        default="components", description="Path to the components: a mapping or a list"
+    )
+    key: str = Field(default="name", description="In a list: the field that names a component")
+    state: str = Field(default="status", description="The field of a component's state")
+    states: dict[str, PageState] = Field(
+        default_factory=lambda: dict(STATUSPAGE_STATES),
+        description="The page's state names onto operational, degraded, outage",
+    )
+
+
+class RolloutsSpec(_Strict):
+    """POST url {service, build, steps, interval_s, analysis} -> 201 {id};
+    GET url -> [{id, service, build, state, weight, reason}]; DELETE url/{id} aborts."""
+
+    url: str
+
+
+class FailoverSpec(_Strict):
+    """GET url -> {active: region, events: [{at, from, to, reason}]}."""
+
+    url: str
+    regions: list[str] = Field(min_length=2)
+    active: str = "active"
+    events: str = "events"
+
+
+class Capabilities(_Strict):
+    rollouts: RolloutsSpec | None = None
+    failover: dict[str, FailoverSpec] = Field(default_factory=dict)
+
+
+InvariantCheck = Literal[
+    "no_lost_writes", "no_duplicates", "all_terminal", "never_in_state", "acknowledged_counted"
+]
+
+
+class InvariantSpec(_Strict):
+    """A named invariant and the built-in checker it uses (see README, invariants)."""
+
+    check: InvariantCheck
+    description: str = ""
+    kind: str | None = Field(default=None, description="Only operations of this kind")
+    flag: str | None = Field(default=None, description="never_in_state: the invoke's flag")
+    state: str | None = Field(default=None, description="never_in_state: the forbidden state")
+    endpoints: list[str] = Field(default_factory=list, description="acknowledged_counted")
+    status: str = Field(default="202", description="acknowledged_counted: the status counted")
+    probe: str | None = Field(default=None, description="acknowledged_counted: the counter")
+
+    @model_validator(mode="after")
+    def _complete(self) -> InvariantSpec:
+        if self.check == "never_in_state" and not (self.flag and self.state):
+            raise ValueError("never_in_state needs flag and state")
+        if self.check == "acknowledged_counted" and not (self.endpoints and self.probe):
+            raise ValueError("acknowledged_counted needs endpoints and probe")
+        return self
+
+
+# -- the topology ------------------------------------------------------------------------
+
+
+class Topology(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    base_port: int = Field(default=18000, ge=1, le=65000)
+    proxy_port: int = Field(default=474, ge=0, le=65535, description="Offset of the proxy API")
+    entrypoint: str
+    profiles: list[str] = Field(default_factory=lambda: ["normal"], min_length=1)
+    command: list[str] | None = Field(default=None, description="Default argv of a service")
+    services: dict[str, ServiceSpec] = Field(min_length=1)
+    links: dict[str, LinkSpec] = Field(default_factory=dict)
+    load: LoadSpec | None = None
+    probes: dict[str, ProbeSpec] = Field(default_factory=dict)
+    status_page: StatusPageSpec | None = None
+    components: dict[str, str] = Field(
+        default_factory=dict, description="Component -> its key on the status page"
+    )
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    invariants: dict[str, InvariantSpec] = Field(default_factory=dict)
+    builds: dict[str, Any] = Field(
+        default_factory=dict, description="service@build names a rollout may deploy"
+    )
+    extensions: dict[str, Any] = Field(default_factory=dict, description="x-... keys")
+    path: Path = Field(default=DEFAULT_TOPOLOGY, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extensions_and_lists(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        extensions = {k: data.pop(k) for k in list(data) if isinstance(k, str) and k[:2] == "x-"}
+        if extensions:
+            data["extensions"] = extensions
+        if isinstance(data.get("components"), list):  # a list names them as the page does
+            data["components"] = {str(c): str(c) for c in data["components"]}
+        return data
+
+    # -- addresses of one running platform -----------------------------------------------
+
+    @property
+    def started_services(self) -> list[str]:
+        """The services the harness starts (not external, not a platform-started slot)."""
+        return [n for n, s in self.services.items() if s.autostart and not s.external]
+
+    @property
+    def external_services(self) -> list[str]:
+        return [n for n, s in self.services.items() if s.external]
+
+    @property
+    def checked_services(self) -> list[str]:
+        """Every service whose health a platform waits for."""
+        return [n for n, s in self.services.items() if s.autostart or s.external]
+
+    def service_address(self, base_port: int, service: str) -> tuple[str, int]:
+        spec = self.services[service]
+        if spec.address is not None:
+            host, _, port = spec.address.rpartition(":")
+            return host.strip("[]"), int(port)
+        assert spec.port is not None
+        return _LOCAL, base_port + spec.port
+
+    def service_port(self, base_port: int, service: str) -> int:
+        return self.service_address(base_port, service)[1]
+
+    def service_url(self, base_port: int, service: str) -> str:
+        host, port = self.service_address(base_port, service)
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def health_url(self, base_port: int, service: str) -> str:
+        health = self.services[service].health
+        if "://" in health:
+            return self.render(health, base_port)
+        return self.service_url(base_port, service) + health
+
+    def gateway_url(self, base_port: int) -> str:
+        return self.service_url(base_port, self.entrypoint)
+
+    def link_port(self, base_port: int, link: str) -> int:
+        return base_port + self.links[link].port
+
+    def link_upstream(self, base_port: int, link: str) -> str:
+        spec = self.links[link]
+        if spec.upstream is not None:
+            return spec.upstream
+        assert spec.to is not None
+        host, port = self.service_address(base_port, spec.to)
+        return f"{host}:{port}"
+
+    def proxy_api_port(self, base_port: int) -> int:
+        return base_port + self.proxy_port
+
+    def populate_body(self, base_port: int) -> list[dict[str, Any]]:
+        """Toxiproxy's /populate body: one proxy per link, named after it."""
+        return [
+            {
+                "name": name,
+                "listen": f"{_LOCAL}:{self.link_port(base_port, name)}",
+                "upstream": self.link_upstream(base_port, name),
+                "enabled": True,
+            }
+            for name in self.links
+        ]
+
+    def local_ports(self, base_port: int) -> list[tuple[str, int]]:
+        """Every (what, port) a platform of this topology listens on here."""
+        owners = [
+            (f"service {name}", self.service_port(base_port, name))
+            for name, spec in self.services.items()
+            if not spec.external and spec.port is not None
+        ]
+        return owners + [(f"link proxy {n}", self.link_port(base_port, n)) for n in self.links]
+
+    @property
+    def replication_link(self) -> str | None:
+        marked = [name for name, link in self.links.items() if link.replication]
+        return marked[0] if len(marked) == 1 else None
+
+    @property
+    def canary_slots(self) -> dict[str, str]:
+        """service -> its canary slot."""
+        return {s.canary_of: n for n, s in self.services.items() if s.canary_of}
+
+    def locustfile(self) -> Path | None:
+        return None if self.load is None else (self.path.parent / self.load.locustfile).resolve()
+
+    def render(self, template: str, base_port: int, target: str | None = None) -> str:
+        """Fill {entrypoint}, {url[NAME]}, {target}, {python}, {base_port} in a template."""
+        return _FORMATTER.vformat(template, (), self._context(base_port, target))
+
+    def _context(self, base_port: int, target: str | None) -> dict[str, Any]:
+        return {
+            "entrypoint": self.gateway_url(base_port),
+            "url": {name: self.service_url(base_port, name) for name in self.services},
+            "target": target or "",
+            "python": sys.executable,
+            "base_port": base_port,
+        }
+
+    def url_of(
+        self,
+        source: HttpSource | PrometheusSource | StatusPageSpec,
+        base_port: int,
+        target: str | None = None,
+    ) -> str:
+        if source.url is not None:
+            return self.render(source.url, base_port, target)
+        service = source.service or self.entrypoint
+        return self.service_url(base_port, service) + self.render(source.path, base_port, target)
+
+
+class _StrictFormatter(string.Formatter):
+    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        if isinstance(key, int) or key not in kwargs:
+            known = "entrypoint, url[NAME], target, python, base_port"
+            raise KeyError(f"unknown placeholder {{{key}}}; placeholders: {known}")
+        return kwargs[key]
+
+
+_FORMATTER = _StrictFormatter()
+
+
+# -- cross-references: every name a part uses is declared --------------------------------
+
+
+def _references(topology: Topology) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path in the file, message) for each name used but not declared."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    services = set(topology.services)
+
+    def service(path: tuple[str | int, ...], name: str | None) -> None:
+        if name is not None and name not in services:
+            found.append((path, unknown("service", name, services)))
+
+    service(("entrypoint",), topology.entrypoint)
+    for name, link in topology.links.items():
+        service(("links", name, "from"), link.source)
+        service(("links", name, "to"), link.to)
+    for name, spec in topology.services.items():
+        service(("services", name, "canary_of"), spec.canary_of)
+        if spec.autostart and not spec.external and spec.command is None and not topology.command:
+            found.append((("services", name), "needs a command (or a topology-wide command)"))
+    for name, probe in topology.probes.items():
+        source = probe.http or probe.prometheus
+        if source is not None:
+            service(("probes", name, probe.kind, "service"), source.service)
+        if probe.ratio is not None:
+            for end in ("of", "per"):
+                ref = getattr(probe.ratio, end)
+                if ref not in topology.probes or ref == name:
+                    found.append(
+                        (("probes", name, "ratio", end), unknown("probe", ref, topology.probes))
+                    )
+    if topology.status_page is not None:
+        service(("status_page", "service"), topology.status_page.service)
+    for name, invariant in topology.invariants.items():
+        if invariant.probe is not None and invariant.probe not in topology.probes:
+            found.append(
+                (("invariants", name, "probe"), unknown("probe", invariant.probe, topology.probes))
+            )
+        endpoints = topology.load.endpoints if topology.load else []
+        for index, endpoint in enumerate(invariant.endpoints):
+            if endpoint not in endpoints:
+                found.append(
+                    (
+                        ("invariants", name, "endpoints", index),
+                        unknown("endpoint", endpoint, endpoints),
+                    )
+                )
+        reads_back = invariant.check not in ("acknowledged_counted", "no_duplicates")
+        if reads_back and (topology.load is None or topology.load.read_back is None):
+            found.append((("invariants", name), "needs load.read_back (how to read a write)"))
+    if topology.components and topology.status_page is None:
+        found.append((("components",), "components need a status_page to read them from"))
+    if topology.load is not None and not topology.locustfile().is_file():  # type: ignore[union-attr]
+        found.append((("load", "locustfile"), f"no such file {topology.load.locustfile!r}"))
+    found += _template_problems(topology)
+    return found
+
+
+def _template_problems(topology: Topology) -> list[tuple[tuple[str | int, ...], str]]:
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    templates: list[tuple[tuple[str | int, ...], str]] = []
+    for name, probe in topology.probes.items():
+        templates += [(("probes", name, probe.kind), t) for t in probe.templates()]
+    if topology.status_page is not None:
+        page = topology.status_page
+        templates.append((("status_page",), page.url or page.path))
+    if topology.load is not None and topology.load.read_back is not None:
+        templates.append((("load", "read_back", "url"), topology.load.read_back.url))
+    rollouts = topology.capabilities.rollouts
+    if rollouts is not None:
+        templates.append((("capabilities", "rollouts", "url"), rollouts.url))
+    for name, failover in topology.capabilities.failover.items():
+        templates.append((("capabilities", "failover", name, "url"), failover.url))
+    for name, spec in topology.services.items():
+        argv = spec.command or topology.command or []
+        for index, part in enumerate(argv):
+            try:
+                part.format(**COMMAND_PLACEHOLDERS)
+            except (KeyError, ValueError, IndexError, AttributeError) as exc:
+                where = "command" if spec.command else "topology command"
+                found.append(
+                    (
+                        ("services", name, "command", index)
+                        if spec.command
+                        else ("command", index),
+                        f"bad {where} part {part!r}: unknown placeholder {exc}; placeholders: "
+                        + ", ".join(COMMAND_PLACEHOLDERS),
+                    )
+                )
+    for path, template in templates:
+        try:
+            topology.render(template.replace("{ref}", "REF"), topology.base_port, "target")
+        except (KeyError, ValueError, IndexError, AttributeError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            found.append((path, f"bad template {template!r}: {message}"))
+    return found
+
+
+def topology_problems(path: Path) -> tuple[Topology | None, list[Problem]]:
+    """The topology in ``path`` and every problem in it (None when there are any)."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        return None, [Problem(name, 1, "", f"cannot read the topology: {reason}")]
+    try:
+        loaded: Loaded = load_yaml(text)
+    except YamlProblem as exc:
+        return None, [Problem(name, exc.line, "", exc.message)]
+    if not isinstance(loaded.data, dict):
+        return None, [Problem(name, 1, "", "a topology is a mapping with name, services, ...")]
+    try:
+        topology = Topology.model_validate({**loaded.data, "path": path.resolve()})
+    except ValidationError as exc:
+        return None, sorted(validation_problems(exc, loaded, name), key=lambda p: (p.line, p.field))
+    problems = [
+        Problem(name, loaded.line_of(where), ".".join(map(str, where)), message)
+        for where, message in _references(topology)
+    ]
+    return (None if problems else topology), sorted(problems, key=lambda p: (p.line, p.field))
+
+
+def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
+    """The topology, or ConfigError listing every problem (exit 2)."""
+    topology, problems = topology_problems(path)
+    if topology is None:
+        raise ConfigError("invalid topology:\n" + "\n".join(str(p) for p in problems))
+    return topology
