@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# make chaos [SCENARIO=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=1] [WORKERS=0]
+# make chaos [SCENARIO=file] [TOPOLOGY=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=1] [WORKERS=0]
 SCENARIO   ?= scenarios
 TAGS       ?= default
 TIME_SCALE ?= 1
@@ -28,7 +28,7 @@ BACKEND    ?= local
 chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or docker containers)
 	$(if $(filter docker,$(BACKEND)),@PY=$(BIN)/python images/build.sh,)
 	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
-	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),)
+	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),) $(if $(TOPOLOGY),--topology $(TOPOLOGY),)
 
 images: $(STAMP) ## build the docker backend's images locally (no registry needed)
 	@PY=$(BIN)/python images/build.sh

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -373,6 +374,37 @@ def schema(output: Path | None, of_topology: bool) -> None:
         return
     _write_atomically(output, text)
     _say(f"wrote {output}; point editors at it with: # yaml-language-server: $schema=<path>")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--url", default="http://127.0.0.1:8080", show_default=True, help="Where your app runs."
+)
+@click.option(
+    "--dependency",
+    default="127.0.0.1:6379",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="A dependency of the app, to put behind a link.",
+)
+@click.option("--name", default="my-platform", show_default=True, help="The topology's name.")
+@click.option("--base-port", type=click.IntRange(1024, 64000), default=19800, show_default=True)
+def init(directory: Path, url: str, dependency: str, name: str, base_port: int) -> None:
+    """Start a topology, a locustfile and a first scenario for your own platform.
+
+    \b
+    Then: edit DIRECTORY/topology.yaml (every field is explained there), and
+      harness validate DIRECTORY/topology.yaml DIRECTORY/scenarios
+      harness run DIRECTORY/scenarios
+    """
+    from harness.scaffold import scaffold
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise ConfigError(f"--name {name!r}: lowercase letters, digits, - or _")
+    for path in scaffold(directory, url, dependency, name, base_port):
+        _say(f"wrote {path}")
+    _say(f"next: harness validate {directory}/topology.yaml {directory}/scenarios")
 
 
 @cli.command()

@@ -2,8 +2,9 @@
 
     pytest scenarios/  -> ScenarioFile per YAML scenario, checked against its topology
                           (--chaos-topology, or its own topology:, else the mock's); an
-                          invalid file is a collection error of that file alone, listing
-                          every problem as file:line -> ScenarioItem -> engine.execute()
+                          invalid file is a failing test of its own (its neighbours still
+                          run) listing every problem as file:line
+                          -> ScenarioItem -> engine.execute()
                           -> pass, or a failure listing each failed expectation with its
                           measured value and threshold (reports/<run-id>/ as with harness run)
     fixtures: platform (one per session: started, or --chaos-gateway to reuse one)
@@ -105,8 +106,32 @@ class ScenarioFile(pytest.File):
         default = _topology_path(self.config) or DEFAULT_TOPOLOGY
         scenario, problems = load_scenario(self.path, default)
         if problems or scenario is None:
-            raise self.CollectError("invalid scenario:\n" + "\n".join(str(p) for p in problems))
+            # a failing test of its own, not a collection error: its neighbours still run
+            text = "invalid scenario:\n" + "\n".join(str(p) for p in problems)
+            yield InvalidScenarioItem.from_parent(self, name=self.path.stem, problems=text)
+            return
         yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioInvalid(Exception):
+    """A scenario file with problems (each as file:line: field: message)."""
+
+
+class InvalidScenarioItem(pytest.Item):
+    def __init__(self, *, problems: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.problems = problems
+
+    def runtest(self) -> None:
+        raise ScenarioInvalid(self.problems)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        return self.problems
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"invalid scenario: {self.path.name}"
 
 
 class ScenarioFailed(Exception):
@@ -227,7 +252,8 @@ class Traffic:
 
 @pytest.fixture
 def load(platform: Platform, tmp_path: Path) -> Iterator[Callable[..., Traffic]]:
-    """``load(users=10, mix={"viewer": 3, "searcher": 1}, duration=60)``: Locust, started now."""
+    """``load(users=10, mix={"reader": 3, "writer": 1}, duration=60)``: Locust, started now
+    with the topology's locustfile (mix: weights of its user classes)."""
     runners: list[LoadRunner] = []
 
     def start(

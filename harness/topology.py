@@ -81,6 +81,8 @@ COMMAND_PLACEHOLDERS = {
     "profile": "normal",
     "defects": "",
     "topology": "/run/topology.yaml",
+    "here": "/path/of/the/topology",
+    "link": {},
 }
 
 
@@ -574,9 +576,10 @@ def _template_problems(topology: Topology) -> list[tuple[tuple[str | int, ...], 
         templates.append((("capabilities", "failover", name, "url"), failover.url))
     for name, spec in topology.services.items():
         argv = spec.command or topology.command or []
-        for index, part in enumerate(argv):
+        example = {**COMMAND_PLACEHOLDERS, "link": dict.fromkeys(topology.links, "127.0.0.1:1")}
+        for index, part in enumerate([*argv, *spec.env.values()]):
             try:
-                part.format(**COMMAND_PLACEHOLDERS)
+                part.format(**example)
             except (KeyError, ValueError, IndexError, AttributeError) as exc:
                 where = "command" if spec.command else "topology command"
                 found.append(

@@ -1,6 +1,6 @@
 """Values inside a JSON answer, by a dotted path the topology writes.
 
-    at({"breakers": {"feed-a": "open"}}, "breakers.feed-a") -> "open"
+    at({"breakers": {"db-1": "open"}}, "breakers.db-1") -> "open"
     at({"items": [{"id": 1}]}, "items.0.id")                 -> 1
 A missing key, an index out of range or a path into a scalar is None (no data), never an error.
 """

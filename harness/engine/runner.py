@@ -181,7 +181,14 @@ def run_timeline(
     finally:
         _clean_up(record, parts, walker, event)
     try:
-        judge_run(scenario, record, walker.observed, parts.invariants, parts.load.history)
+        judge_run(
+            scenario,
+            record,
+            walker.observed,
+            parts.invariants,
+            parts.load.history,
+            walker.cut_short,
+        )
     except KeyboardInterrupt:
         record.status, record.reason = Status.ABORTED, "interrupted while judging"
         event("aborted", "interrupted while judging: what was judged so far is kept")

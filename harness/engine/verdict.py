@@ -35,14 +35,12 @@ def judge_run(
     observed: dict[tuple[int, int], list[Observation]],
     invariants: _Invariants,
     history: Callable[[], History],
+    cut_short: str | None = None,
 ) -> None:
+    """cut_short: the phase the run stopped in (its window closed at cleanup): not judged."""
     complete = record.status == Status.PASSED
     windows = {p.name: (p.start, p.end or record.ended) for p in record.phases}
-    finished = {
-        p.name
-        for p in record.phases
-        if p.end is not None and (complete or p is not record.phases[-1])
-    }
+    finished = {p.name for p in record.phases if p.end is not None and p.name != cut_short}
     baseline = windows.get(scenario.baseline_phase) if scenario.baseline_phase in finished else None
     results: list[Judgement] = []
     for p_index, phase in enumerate(scenario.phases):

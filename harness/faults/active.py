@@ -195,8 +195,7 @@ def undo_step(
         processes.restart(step["service"])
     elif kind == "abort_rollout":
         with contextlib.suppress(httpx.HTTPError):
-            url = step.get("url") or f"{step['gateway']}/admin/rollouts/{step['id']}"
-            httpx.delete(url, timeout=10, trust_env=False)
+            httpx.delete(step["url"], timeout=10, trust_env=False)
 
 
 class FaultLedger:

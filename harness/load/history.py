@@ -1,12 +1,12 @@
 """The operation history a locustfile writes, for the invariants (Jepsen's history format).
 
     history = OperationHistory()             # the file comes from $HARNESS_HISTORY_JSONL
-    op = history.invoke("upload", key, {"violating": False})
-    op.ok(ref=video_id)  |  op.fail({"status": 400})  |  op.info({"status": 503})
+    op = history.invoke("order", key, {"priority": True})
+    op.ok(ref=order_id)  |  op.fail({"status": 400})  |  op.info({"status": 503})
 
 One JSON line per event, in ``<HARNESS_HISTORY_JSONL>.<pid>`` (one file per process):
-    {"id": "...", "kind": "upload", "key": "...", "type": "invoke", "time": 1.7e9, "value": {...}}
-    {"id": "...", "kind": "upload", "key": "...", "type": "ok", "time": ..., "ref": "v123"}
+    {"id": "...", "kind": "order", "key": "...", "type": "invoke", "time": 1.7e9, "value": {...}}
+    {"id": "...", "kind": "order", "key": "...", "type": "ok", "time": ..., "ref": "o123"}
 ``ok``: acknowledged, readable back with ``ref``; ``fail``: certainly not done; ``info``: the
 outcome is unknown (a timeout, a 5xx): never counted as lost, never as acknowledged. Retries
 of one write reuse its ``key``. Without the variable (a locustfile run by hand) nothing is

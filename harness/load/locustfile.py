@@ -25,7 +25,7 @@ import gevent
 from locust import LoadTestShape, events
 from locust.env import Environment
 
-_STATE: dict[str, Any] = {"buckets": {}, "metrics": None}
+_STATE: dict[str, Any] = {"buckets": {}, "samples": None}
 
 
 def _options(parser: Any) -> None:
@@ -74,7 +74,7 @@ def _init(environment: Environment, **_: Any) -> None:
     if environment.runner is not None and not _is_master(environment):
         if options.seed >= 0:  # each worker its own stream, the same one on every run
             random.seed(options.seed * 1000 + getattr(environment.runner, "worker_index", 0))
-        _STATE["metrics"] = _open(options.metrics_jsonl)
+        _STATE["samples"] = _open(options.metrics_jsonl)
         gevent.spawn(_flush_every_second)
 
 
@@ -102,7 +102,7 @@ def _on_request(
 
 
 def _flush(final: bool = False) -> None:
-    out = _STATE["metrics"]
+    out = _STATE["samples"]
     if out is None:
         return
     now = int(time.time())
@@ -121,9 +121,9 @@ def _flush_every_second() -> None:
 
 def _quitting(environment: Environment, **_: Any) -> None:
     _flush(final=True)
-    if _STATE["metrics"] is not None:
-        _STATE["metrics"].close()
-        _STATE["metrics"] = None
+    if _STATE["samples"] is not None:
+        _STATE["samples"].close()
+        _STATE["samples"] = None
 
 
 events.init_command_line_parser.add_listener(_options)

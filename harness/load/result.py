@@ -101,11 +101,16 @@ def figures(
     endpoint: str = "all",
     build: str | None = None,
 ) -> Figures:
-    """Figures of the samples with start <= t < end for one endpoint (or all) and build."""
+    """Figures of the seconds wholly inside [start, end) for one endpoint (or all) and build.
+
+    A sample covers its second [t, t + 1): one that straddles a window's edge belongs to both
+    windows in part (a fault applied at 514.09 falls in the sample of second 514), so it is
+    counted in neither; a phase of N s is judged on about N - 1 whole seconds."""
     chosen = [
         s
         for s in samples
-        if start <= s.t < end
+        if start <= s.t
+        and s.t + 1 <= end
         and endpoint in ("all", s.endpoint)
         and (build is None or s.build == build)
     ]

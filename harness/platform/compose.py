@@ -66,6 +66,10 @@ def compose_document(
             "profile": profile,
             "defects": ",".join(defects),
             "topology": run_dir / "topology.yaml",
+            "here": topology.path.parent,
+            "link": {
+                name: f"127.0.0.1:{topology.link_port(base_port, name)}" for name in topology.links
+            },
         }
         spec = topology.services[service]
         argv = [part.format(**values) for part in spec.command or topology.command or []]

@@ -247,6 +247,11 @@ class Platform:
             "profile": self.profile,
             "defects": ",".join(self.defects),
             "topology": self.topology_copy,
+            "here": self.topology.path.parent,
+            "link": {
+                name: f"127.0.0.1:{self.topology.link_port(self.base_port, name)}"
+                for name in self.topology.links
+            },
         }
 
     def service_argv(self, service: str) -> list[str]:

@@ -108,8 +108,15 @@ class Stage(_Strict):
 
 
 class Load(_Strict):
-    users: int = Field(default=20, ge=1, le=10_000, description="Concurrent simulated users")
-    spawn_rate: float = Field(default=10, gt=0, le=10_000, description="Users started per second")
+    users: int = Field(
+        default=20, ge=1, le=10_000, description="Concurrent users (default: the topology's)"
+    )
+    spawn_rate: float = Field(
+        default=10,
+        gt=0,
+        le=10_000,
+        description="Users started per second (default: the topology's)",
+    )
     mix: dict[str, Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
         default=None,
         description="The whole mix: weights of the topology's user classes; a class left out"

@@ -102,6 +102,13 @@ def load_scenario(
     problems.sort(key=lambda p: (p.line, p.field))
     if problems or scenario is None:
         return None, problems
+    defaults = {
+        key: getattr(spec.load, key)
+        for key in ("users", "spawn_rate")
+        if spec.load is not None and key not in scenario.load.model_fields_set
+    }
+    if defaults:  # the topology's load size, where the scenario does not set its own
+        scenario = scenario.model_copy(update={"load": scenario.load.model_copy(update=defaults)})
     locustfile = scenario.load.locustfile
     if locustfile is not None:  # relative to the scenario's file, resolved once here
         resolved = str((path.parent / locustfile).resolve())

@@ -36,7 +36,7 @@ def _chaos_args(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_scenarios_are_collected_and_invalid_ones_named_at_collection(
+def test_scenarios_are_collected_and_an_invalid_one_fails_alone(
     pytester: pytest.Pytester,
 ) -> None:
     (pytester.path / "scenarios").mkdir()
@@ -47,9 +47,13 @@ def test_scenarios_are_collected_and_invalid_ones_named_at_collection(
     (pytester.path / "scenarios" / "not-a-scenario.yaml").write_text("just: data\n")
     result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios")
     result.stdout.fnmatch_lines(["*search-outage.yaml::search-outage*"])
-    result.stdout.fnmatch_lines(["*broken.yaml:6: phases[[]0[]].faults[[]0[]].link: unknown link*"])
+    result.stdout.fnmatch_lines(["*broken.yaml::broken*"])
     assert "not-a-scenario" not in result.stdout.str()
-    assert "Traceback" not in result.stdout.str()
+    assert result.ret == 0  # one bad file never breaks the collection of its neighbours
+    broken = pytester.runpytest_subprocess("-q", "scenarios", "-k", "broken")
+    broken.assert_outcomes(failed=1)
+    broken.stdout.fnmatch_lines(["*broken.yaml:6: phases[[]0[]].faults[[]0[]].link: unknown link*"])
+    assert "Traceback" not in broken.stdout.str()
 
 
 @pytest.mark.parametrize(("profile", "outcome"), [("normal", "passed"), ("fragile", "failed")])

@@ -1,13 +1,18 @@
-"""The harness's reading of a topology file (no sockets)."""
+"""The topology contract: the harness's reading of a topology file (no sockets)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from harness.cli import cli
 from harness.errors import ConfigError
-from harness.topology import DEFAULT_TOPOLOGY, load_topology
+from harness.scenario.schema import topology_schema_text
+from harness.topology import DEFAULT_TOPOLOGY, load_topology, topology_problems
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_mock_platform_topology() -> None:
@@ -16,23 +21,115 @@ def test_the_mock_platform_topology() -> None:
     body = topology.populate_body(18000)
     assert {p["name"] for p in body} == set(topology.links)
     replication = next(p for p in body if p["name"] == "catalog-replication")
-    assert (
-        replication["upstream"] == f"127.0.0.1:{18000 + topology.services['catalog-primary'].port}"
-    )
+    assert replication["upstream"] == f"127.0.0.1:{topology.service_port(18000, 'catalog-primary')}"
     ports = [s.port for s in topology.services.values()] + [
         link.port for link in topology.links.values()
     ]
     assert len(ports) == len(set(ports)), "two things would listen on one port"
+    assert topology.replication_link == "catalog-replication"
+    assert topology.canary_slots == {"search": "search-canary"}
+    assert "search-canary" not in topology.started_services
+    assert topology.render("{url[catalog-replica]}/lag", 18000) == "http://127.0.0.1:18085/lag"
 
 
-def test_a_link_to_an_unknown_service_is_a_config_error(tmp_path: Path) -> None:
-    bad = tmp_path / "t.yaml"
-    bad.write_text(
-        "name: x\nentrypoint: a\nservices: {a: {port: 1}}\n"
-        "links: {a-b: {from: a, to: b, port: 2}}\n"
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "load.py").write_text("")
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """\
+name: shop
+entrypoint: api
+command: ["{python}", "-m", "shop", "{service}", "--port", "{port}"]
+services:
+  api: {port: 1}
+  db: {address: "10.0.0.5:5432", external: true, health: "http://10.0.0.5:8008/health"}
+links:
+  api-db: {from: api, upstream: "10.0.0.5:5432", port: 11}
+load:
+  locustfile: load.py
+  user_classes: [buyer, browser]
+  mix: {buyer: 1, browser: 4}
+  endpoints: [cart, list]
+  read_back: {url: "{entrypoint}/orders/{ref}", json: state, terminal: [paid]}
+probes:
+  queue: {http: {path: /stats, json: queue.depth}}
+  errors: {prometheus: {metric: http_errors_total, labels: {route: "/{target}"}}}
+  lag: {command: {argv: [psql, -c, "select 1"], timeout: 2s}}
+  per: {ratio: {of: queue, per: lag}}
+status_page: {url: "https://status.example.com/api/v2/summary.json"}
+components: {checkout: Checkout}
+invariants:
+  no_lost_orders: {check: no_lost_writes, kind: order}
+x-shop: {anything: [goes, here]}
+"""
+
+
+def test_a_team_topology_with_external_services_and_every_probe_kind(tmp_path: Path) -> None:
+    topology = load_topology(_write(tmp_path, GOOD))
+    assert topology.started_services == ["api"]
+    assert topology.external_services == ["db"]
+    assert topology.checked_services == ["api", "db"]
+    assert topology.service_url(30000, "db") == "http://10.0.0.5:5432"
+    assert topology.health_url(30000, "db") == "http://10.0.0.5:8008/health"
+    assert topology.local_ports(30000) == [("service api", 30001), ("link proxy api-db", 30011)]
+    assert topology.populate_body(30000)[0]["upstream"] == "10.0.0.5:5432"
+    assert {p.kind for p in topology.probes.values()} == {"http", "prometheus", "command", "ratio"}
+    assert topology.probes["errors"].needs_target
+    assert not topology.probes["queue"].needs_target
+    assert topology.extensions == {"x-shop": {"anything": ["goes", "here"]}}
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (
+            ("from: api, upstream", "from: apu, upstream"),
+            "unknown service 'apu'; did you mean 'api'?",
+        ),
+        (("entrypoint: api", "entrypoint: web"), "unknown service 'web'"),
+        (
+            ("external: true,", "external: true, command: [x],"),
+            "an external service has no command",
+        ),
+        (
+            ('{address: "10.0.0.5:5432", external: true,', '{address: "10.0.0.5:5432",'),
+            "address is",
+        ),
+        (
+            ("api: {port: 1}", "api: {port: 1, address: '1.2.3.4:5'}"),
+            "exactly one of: port, address",
+        ),
+        (('"--port", "{port}"', '"--port", "{prot}"'), "unknown placeholder"),
+        (("per: {ratio: {of: queue, per: lag}}", "per: {ratio: {of: queue, per: lagg}}"), "lagg"),
+        (("json: queue.depth}}", "json: queue.depth}, command: {argv: [x]}}"), "exactly one of"),
+        (("locustfile: load.py", "locustfile: nowhere.py"), "no such file 'nowhere.py'"),
+        (("mix: {buyer: 1,", "mix: {seller: 1,"), "unknown user class 'seller'"),
+        (('{url: "{entrypoint}/orders/{ref}"', '{url: "{entrypont}/orders/{ref}"'), "entrypont"),
+        (("check: no_lost_writes", "check: no_lost_anything"), "no_lost_writes"),
+        (("name: shop", "name: Shop Platform"), "should match pattern"),
+    ],
+)
+def test_each_mistake_is_named_with_its_line(
+    tmp_path: Path, change: tuple[str, str], fragment: str
+) -> None:
+    assert change[0] in GOOD, change[0]
+    path = _write(tmp_path, GOOD.replace(change[0], change[1], 1))
+    topology, problems = topology_problems(path)
+    assert topology is None
+    assert any(fragment in str(p) for p in problems), [str(p) for p in problems]
+    assert all(str(p).startswith(f"{path}:") for p in problems)
+
+
+def test_every_problem_at_once(tmp_path: Path) -> None:
+    text = GOOD.replace("from: api, upstream", "from: apu, upstream").replace(
+        "per: lag}}", "per: lagg}}"
     )
-    with pytest.raises(ConfigError, match="unknown service 'b'"):
-        load_topology(bad)
+    _, problems = topology_problems(_write(tmp_path, text))
+    assert len(problems) == 2, [str(p) for p in problems]
+    assert problems[0].line == 8  # links.api-db.from
 
 
 def test_unreadable_topology(tmp_path: Path) -> None:
@@ -42,3 +139,20 @@ def test_unreadable_topology(tmp_path: Path) -> None:
     broken.write_text("services: [")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_topology(broken)
+
+
+def test_validate_checks_a_topology_file_as_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("entrypoint: api", "entrypoint: web"))
+    result = CliRunner().invoke(cli, ["validate", str(path)], standalone_mode=False)
+    assert "unknown service 'web'" in result.output
+    assert getattr(result.exception, "exit_code", None) == 2
+    fine = CliRunner().invoke(
+        cli, ["validate", str(_write(tmp_path, GOOD))], catch_exceptions=False
+    )
+    assert fine.exit_code == 0, fine.output
+    assert "ok: " in fine.output
+
+
+def test_shipped_topology_schema_is_current() -> None:
+    shipped = (REPO / "scenarios" / "topology.schema.json").read_text()
+    assert shipped == topology_schema_text(), "run: harness schema --topology"

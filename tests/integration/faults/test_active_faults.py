@@ -41,7 +41,7 @@ def _apply(normal: Api, ledger: FaultLedger, spec: dict[str, object], index: int
         index,
         normal.toxiproxy,
         normal.platform,
-        normal.platform.gateway_url,
+        f"{normal.platform.gateway_url}/admin/rollouts",  # the mock's rollouts capability
     )
     return ledger.add(fault)
 
@@ -67,7 +67,9 @@ def test_toxic_both_streams_applied_and_removed(normal: Api, ledger: FaultLedger
 
 def test_down_and_replication_cut_are_partitions(normal: Api, ledger: FaultLedger) -> None:
     down = _apply(normal, ledger, {"type": "down", "link": "gateway-search"})
-    cut = _apply(normal, ledger, {"type": "replication_lag", "cut": True}, 1)
+    cut = _apply(
+        normal, ledger, {"type": "replication_lag", "link": "catalog-replication", "cut": True}, 1
+    )
     assert not normal.toxiproxy.proxy("gateway-search").enabled
     assert not normal.toxiproxy.proxy("catalog-replication").enabled
     ledger.remove(down)
@@ -95,7 +97,7 @@ def test_rollout_fault_is_aborted_on_removal(normal: Api, ledger: FaultLedger) -
         ledger,
         {"type": "rollout", "service": "search", "build": "v2-identical", "interval": "30s"},
     )
-    rollout_id = fault.undo[0]["id"]
+    rollout_id = fault.undo[0]["url"].rsplit("/", 1)[1]
     ledger.remove(fault)
     state = normal.http.get(f"/admin/rollouts/{rollout_id}").json()
     assert state["state"] == "aborted"

@@ -104,6 +104,19 @@ def test_a_valid_scenario_is_typed(tmp_path: Path) -> None:
         (("max: 5s}", "max: 5s, min: 3x baseline + soon}"), 23, "'3x baseline + 50ms'"),
         (("{probe: replication_lag,", "{probe: retry_ratio,"), 23, "needs a target"),
         (("mix: {", "locustfile: nowhere.py, mix: {"), 5, "no such file 'nowhere.py'"),
+        # every name is the topology's
+        (("endpoint: feed, max: 1.5x", "endpoint: teleport, max: 1.5x"), 20, "unknown endpoint"),
+        (("{status: search,", "{status: serch,"), 22, "did you mean 'search'"),
+        (("{probe: replication_lag,", "{probe: replicaton_lag,"), 23, "unknown probe"),
+        (("no_duplicates,", "no_dupes,"), 30, "unknown invariant 'no_dupes'"),
+        (("searcher: 3", "surfer: 3"), 5, "unknown user class 'surfer'"),
+        (("to: feed-b", "to: feed-c"), 25, "unknown region of feed 'feed-c'"),
+        (("{failover: feed,", "{failover: cdn,"), 25, "unknown failover capability 'cdn'"),
+        (("tags:", "profile: brittle\ntags:"), 4, "unknown profile 'brittle'"),
+        # bounds that make no sense
+        (("duration: 20s", "duration: 0s"), 10, "a phase lasts at least 1s"),
+        (("duration: 1m", "duration: 99999999h"), 27, "at most a day"),
+        (("latency: 100", "latency: -100"), 15, "greater than or equal to 0"),
     ],
 )
 def test_each_mistake_is_named_with_its_line(
@@ -237,3 +250,87 @@ def test_fault_types_list_every_fault_model() -> None:
     ):
         kinds |= set(get_args(cls.model_fields["type"].annotation))
     assert kinds == set(model.FAULT_TYPES)
+
+
+def test_faults_that_contradict_each_other_on_one_link(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "      - {type: down, link: gateway-search}\n",
+        "      - {type: down, link: gateway-search}\n"
+        "      - {type: latency, link: gateway-search, attributes: {latency: 5}}\n"
+        "      - {type: latency, link: feed-a-catalog, attributes: {latency: 7}}\n",
+    )
+    _, problems = _check(tmp_path, text)
+    assert any("a partition and another fault on link gateway-search" in p for p in problems)
+    assert any("two latency faults on the same direction" in p for p in problems)
+    # opposite directions of one toxic type are fine
+    upstream = VALID.replace(
+        "stream: downstream, attributes: {latency: 100}}",
+        "stream: downstream, attributes: {latency: 100}}\n"
+        "      - {type: latency, link: feed-a-catalog, stream: upstream, attributes: {latency: 5}}",
+    )
+    assert _check(tmp_path, upstream)[1] == []
+
+
+def test_a_mix_that_runs_nobody_is_refused(tmp_path: Path) -> None:
+    text = VALID.replace("mix: {viewer: 6, searcher: 3, creator: 1}", "mix: {viewer: 0}")
+    _, problems = _check(tmp_path, text)
+    assert any("every user class weight 0" in p for p in problems), problems
+
+
+def test_replication_lag_takes_the_topologys_replication_link(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "      - {type: pause, service: moderation-worker}\n",
+        "      - {type: replication_lag, delay: 3s}\n"
+        "      - {type: pause, service: moderation-worker}\n",
+    )
+    scenario, problems = _check(tmp_path, text)
+    assert problems == []
+    lag = scenario.phases[1].faults[2]  # type: ignore[attr-defined]
+    assert lag.link == "catalog-replication"
+
+
+def test_a_scenario_names_its_own_topology(tmp_path: Path) -> None:
+    topology = tmp_path / "platform" / "topology.yaml"
+    topology.parent.mkdir()
+    (topology.parent / "load.py").write_text("")
+    topology.write_text(TINY)
+    scenario_file = tmp_path / "s.yaml"
+    scenario_file.write_text(
+        "name: mine\ntopology: platform/topology.yaml\n"
+        "phases:\n  - name: only\n    duration: 5s\n"
+        "    faults: [{type: kill, service: db}]\n"
+        "    expect: [{metric: error_rate, endpoint: get, max: 0.1}]\n"
+    )
+    scenario, problems = load_scenario(scenario_file, TOPOLOGY)
+    assert problems == [], problems
+    assert scenario is not None
+    assert scenario.topology == str(topology.resolve())
+    # the mock's names mean nothing there
+    scenario_file.write_text(scenario_file.read_text().replace("service: db", "service: upload"))
+    _, problems = load_scenario(scenario_file, TOPOLOGY)
+    assert [p.message for p in problems] == ["unknown service 'upload'; choose from: db"]
+
+
+TINY = """\
+name: tiny
+entrypoint: api
+services:
+  api: {address: "127.0.0.1:9", external: true}
+  db: {port: 3, command: [db]}
+load: {locustfile: load.py, user_classes: [reader], endpoints: [get]}
+"""
+
+
+def test_process_faults_on_external_services_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "load.py").write_text("")
+    topology_file = tmp_path / "t.yaml"
+    topology_file.write_text(TINY)
+    text = (
+        "name: x\nphases:\n  - name: p\n    duration: 5s\n"
+        "    faults: [{type: pause, service: api}]\n"
+    )
+    scenario_file = tmp_path / "s.yaml"
+    scenario_file.write_text(text)
+    _, problems = load_scenario(scenario_file, topology_file)
+    assert len(problems) == 1
+    assert "api is external (the harness never starts or signals it)" in problems[0].message

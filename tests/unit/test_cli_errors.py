@@ -1,0 +1,78 @@
+"""The exit-code contract at the CLI's edge: 1 only for a finding, 2 for bad input, 3 for the
+environment and for harness bugs (with the traceback saved, one line on stderr)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    monkeypatch.setattr("sys.argv", ["harness", *argv])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    return int(done.value.code or 0)
+
+
+def test_an_unexpected_error_exits_3_with_its_traceback_saved(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def broken(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("harness.scenario.schema.scenario_schema_text", broken)
+    assert _main(monkeypatch, "schema", "-o", "-") == 3
+    err = capsys.readouterr().err
+    assert "harness error (a bug, not a finding): ZeroDivisionError: a bug" in err
+    assert "Traceback" not in err
+    saved = list((tmp_path / ".chaos" / "tracebacks").glob("*.txt"))
+    assert len(saved) == 1
+    assert "ZeroDivisionError" in saved[0].read_text()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("run", "scenarios/search-outage.yaml", "--gateway", "notaurl"),
+        ("run", "scenarios/search-outage.yaml", "--gateway", "http://127.0.0.1"),
+        ("run", "nowhere.yaml"),
+        ("validate", "nowhere.yaml"),
+    ],
+)
+def test_bad_usage_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert _main(monkeypatch, *argv) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_schema_output_under_a_file_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    assert _main(monkeypatch, "schema", "-o", str(tmp_path / "file" / "s.json")) == 2
+    assert "cannot write it" in capsys.readouterr().err
+
+
+def test_a_report_dir_that_cannot_be_written_exits_2_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    (tmp_path / "file").write_text("x")
+    code = _main(
+        monkeypatch,
+        "run",
+        "scenarios/search-outage.yaml",
+        "--report-dir",
+        str(tmp_path / "file" / "reports"),
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot write reports there" in err
+    assert "bringing the platform up" not in err
