@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# make chaos [SCENARIO=file] [TOPOLOGY=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=1] [WORKERS=0]
+# make chaos [SCENARIO=file] [TOPOLOGY=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=1]
+#            [WORKERS=0] [BASE_PORT=18000] (two people on one host: each their own port block)
 SCENARIO   ?= scenarios
 TAGS       ?= default
 TIME_SCALE ?= 1
@@ -28,7 +29,8 @@ BACKEND    ?= local
 chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or docker containers)
 	$(if $(filter docker,$(BACKEND)),@PY=$(BIN)/python images/build.sh,)
 	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
-	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),) $(if $(TOPOLOGY),--topology $(TOPOLOGY),)
+	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
+	  $(if $(BASE_PORT),--base-port $(BASE_PORT),)
 
 images: $(STAMP) ## build the docker backend's images locally (no registry needed)
 	@PY=$(BIN)/python images/build.sh

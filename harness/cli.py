@@ -465,7 +465,11 @@ def gameday(
         more_reports=write_postmortem,
         backend=backend,
     )
-    run_session([scenario], options, view)
+    try:
+        run_session([scenario], options, view)
+    finally:
+        if isinstance(operator, Operator):
+            operator.close()  # the terminal as it was
 
 
 @cli.command()
@@ -546,8 +550,11 @@ def platform_up(
         plat.up()
         plat.write_state(run_dir / "platform.json")
         _say(f"platform up ({profile}, {backend}) in {time.monotonic() - started:.1f} s")
-        click.echo(f"gateway: {plat.gateway_url}", color=False)
-        click.echo(f"status page: {plat.gateway_url}/status   proxy API: {plat.proxy_url}")
+        click.echo(f"entrypoint ({spec.entrypoint}): {plat.gateway_url}", color=False)
+        page = spec.status_page
+        if page is not None:
+            click.echo(f"status page: {spec.url_of(page, base)}")
+        click.echo(f"proxy API: {plat.proxy_url}")
         while not stop.wait(1.0):
             dead = [
                 c.name for c in plat.supervisor.children.values() if not c.alive() and not c.paused

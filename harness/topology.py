@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from harness.errors import ConfigError
 from harness.problems import Problem, unknown, validation_problems
@@ -362,7 +363,8 @@ class Topology(_Strict):
         default_factory=dict, description="service@build names a rollout may deploy"
     )
     extensions: dict[str, Any] = Field(default_factory=dict, description="x-... keys")
-    path: Path = Field(default=DEFAULT_TOPOLOGY, exclude=True)
+    # where the file was read from: set by the loader, never written in a file
+    path: SkipJsonSchema[Path] = Field(default=DEFAULT_TOPOLOGY, exclude=True)
 
     @model_validator(mode="before")
     @classmethod

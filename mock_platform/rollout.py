@@ -92,7 +92,7 @@ class Rollout:
 
 def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # even if stopped
 
 
 class RolloutController:

@@ -47,9 +47,13 @@ def _bound(threshold: Threshold, metric: str, baseline: float) -> float:
     return max(bound, ERROR_RATE_FLOOR) if metric == "error_rate" else bound
 
 
+# what a metric measured when nothing finished in its window (live views show it as pending)
+NO_REQUESTS = "no request finished in the window"
+
+
 def _fmt(metric: str, value: float) -> str:
     if math.isnan(value):
-        return "no data"
+        return NO_REQUESTS
     if metric == "error_rate":
         return f"{value:.2%}"
     if metric == "throughput":

@@ -68,6 +68,7 @@ class InvariantInputs:
     counter: Callable[[str], float | None]  # probe name -> its value now
     counted_before: dict[str, float | None]  # probe name -> its value when the run began
     clock: Clock = SYSTEM_CLOCK
+    progress: Callable[[str], None] = lambda _line: None  # long waits are announced
 
 
 @dataclasses.dataclass
@@ -147,6 +148,10 @@ def _acknowledged_counted(name: str, ctx: _Context) -> Judgement:
     before = inputs.counted_before.get(spec.probe)
     deadline = inputs.clock.monotonic() + ctx.invariant.within
     counted: float | None = None
+    inputs.progress(
+        f"{name}: waiting up to {ctx.invariant.within:g} s for {acked} acknowledged"
+        f" {'/'.join(spec.endpoints)} to reach {spec.probe}"
+    )
     while True:
         now = inputs.counter(spec.probe)
         counted = None if now is None or before is None else now - before
@@ -189,12 +194,21 @@ def _read_states(
     deadline = inputs.clock.monotonic() + (max(waits) if waits else 0.0)
     states: dict[str, str] = {}
     pending = list(acked)
+    inputs.progress(f"invariants: reading back {len(acked)} acknowledged writes")
+    announced = False
     while True:
         for key in pending:
             states[key] = inputs.read_state(acked[key])
         pending = [k for k in pending if states[k] not in terminal]
         if not pending or not terminal or inputs.clock.monotonic() >= deadline:
             return states
+        if not announced:
+            left = deadline - inputs.clock.monotonic()
+            inputs.progress(
+                f"invariants: waiting up to {left:.0f} s for {len(pending)} writes to reach"
+                f" {' or '.join(terminal)}"
+            )
+            announced = True
         inputs.clock.sleep(READ_AGAIN_EVERY_S)
 
 

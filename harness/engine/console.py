@@ -66,6 +66,11 @@ class RunView(Protocol):
         """page: the status page as users see it, component -> state."""
         ...
 
+    def typing(self, text: str | None) -> bool:
+        """What the operator is typing now (None: nothing); True if the view shows it (else
+        the operator echoes it)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -127,6 +132,9 @@ class PlainView:
             + (f" | status page: {status}" if page else "")
         )
 
+    def typing(self, text: str | None) -> bool:
+        return False
+
     def close(self) -> None:
         pass
 
@@ -143,6 +151,7 @@ class _Panel:
     states: list[tuple[bool | None, str]] = dataclasses.field(default_factory=list)
     live: list[LiveFigures] = dataclasses.field(default_factory=list)
     page: dict[str, str] = dataclasses.field(default_factory=dict)
+    typing: str | None = None
 
 
 class RichView:
@@ -187,11 +196,11 @@ class RichView:
         faults: list[str],
         expectations: list[str],
     ) -> None:
-        page = self.panel.page
+        page, typing = self.panel.page, self.panel.typing
         self.panel = _Panel(
             scenario, position, name, seconds, 0.0, list(faults), list(expectations)
         )
-        self.panel.page = page
+        self.panel.page, self.panel.typing = page, typing
         self.panel.states = [(None, "") for _ in expectations]
         self._ensure()
         self._refresh()
@@ -253,7 +262,15 @@ class RichView:
             mark, style = {True: ("✓", "green"), False: ("✗", "red"), None: ("…", "dim")}[state]
             checks.append(f"{mark} {text}", style=style)
             checks.append(f"  {measured}\n" if measured else "\n", style="dim")
-        return Group(head, bar, faults, page, live, checks)
+        parts: list[Any] = [head, bar, faults, page, live, checks]
+        if panel.typing is not None:
+            parts.append(Text.assemble(("you are typing: ", "bold cyan"), panel.typing + "▏"))
+        return Group(*parts)
+
+    def typing(self, text: str | None) -> bool:
+        self.panel.typing = text
+        self._refresh()
+        return self._started
 
     def close(self) -> None:
         if self._started:

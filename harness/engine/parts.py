@@ -14,6 +14,7 @@ run_scenario() = create_parts + runner.run_timeline
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -70,10 +71,17 @@ def new_record(scenario: Scenario, ctx: RunContext) -> RunRecord:
 class TopologyInvariants:
     """The topology's invariants over the history, read back through its template."""
 
-    def __init__(self, platform: Platform, prober: Prober, clock: Clock) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        prober: Prober,
+        clock: Clock,
+        progress: Callable[[str], None] = lambda _line: None,
+    ) -> None:
         self.platform = platform
         self.prober = prober
         self.clock = clock
+        self.progress = progress
         self.before: dict[str, float | None] = {}
 
     def _counter(self, probe: str) -> float | None:
@@ -91,7 +99,13 @@ class TopologyInvariants:
         with httpx.Client(timeout=5, trust_env=False) as http:
             reader = ReadBack(self.platform.topology, self.platform.base_port, http)
             inputs = InvariantInputs(
-                history, samples, reader.state, self._counter, self.before, self.clock
+                history,
+                samples,
+                reader.state,
+                self._counter,
+                self.before,
+                self.clock,
+                self.progress,
             )
             return judge_invariants(invariants, self.platform.topology, inputs)
 
@@ -133,7 +147,9 @@ def create_parts(scenario: Scenario, ctx: RunContext, record: RunRecord) -> RunP
         probes=prober,
         observer=observer,
         faults=FaultInjector(ledger, plat, rollouts_url),
-        invariants=TopologyInvariants(plat, prober, ctx.clock),
+        invariants=TopologyInvariants(
+            plat, prober, ctx.clock, lambda line: observed_event("judging", line)
+        ),
         clock=ctx.clock,
     )
 

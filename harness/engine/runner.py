@@ -17,10 +17,11 @@ import traceback
 from collections.abc import Callable
 from typing import Protocol
 
-from harness.checks.expectations import Observation, judge_metric, judge_observed
+from harness.checks.expectations import NO_REQUESTS, Observation, judge_metric, judge_observed
 from harness.checks.probes import Observable
 from harness.clock import Clock
 from harness.engine.console import LiveFigures, RunView
+from harness.engine.shield import deferred_interrupts
 from harness.engine.verdict import judge_run
 from harness.errors import HarnessError
 from harness.faults.active import ActiveFault
@@ -179,7 +180,11 @@ def run_timeline(
         record.traceback = traceback.format_exc()
         event("errored", record.reason)
     finally:
-        _clean_up(record, parts, walker, event)
+        with deferred_interrupts(view.say, raise_after=False) as again:
+            _clean_up(record, parts, walker, event)
+        if again and not interrupted:
+            record.status, record.reason = Status.ABORTED, "interrupted (SIGINT/SIGTERM)"
+            interrupted = True
     try:
         judge_run(
             scenario,
@@ -368,7 +373,7 @@ class _PhaseWalker:
             got = figures(self._samples, now - LIVE_WINDOW_S, now, endpoint)
             live.append(LiveFigures(endpoint, got.throughput, got.error_rate, got.p95_s))
         states: list[tuple[bool | None, str]] = [
-            (None if r.measured == "no data" else r.passed, r.measured)
+            (None if r.measured in ("no data", NO_REQUESTS) else r.passed, r.measured)
             for r in self._so_far(p_index, record)
         ]
         self.view.tick(elapsed, live, states, dict(self.parts.observer.components))

@@ -26,6 +26,7 @@ from typing import Any
 from harness.engine.console import RunView
 from harness.engine.parts import RunContext, new_record, run_scenario
 from harness.engine.runner import Interrupted, PhaseGate
+from harness.engine.shield import deferred_interrupts
 from harness.errors import ConfigError, EnvironmentFailure, HarnessError, ResilienceFailure
 from harness.load import LoadOptions
 from harness.platform import Platform
@@ -166,11 +167,12 @@ def execute(
     finally:
         view.close()
         if records:
-            problem = write_reports(run_dir, records)
-            if problem:
-                view.say(f"report.html not written: {problem.message}")
-            if options.more_reports:
-                options.more_reports(run_dir, records)
+            with deferred_interrupts(view.say):  # Ctrl-C again: reports first, then exit 3
+                problem = write_reports(run_dir, records)
+                if problem:
+                    view.say(f"report.html not written: {problem.message}")
+                if options.more_reports:
+                    options.more_reports(run_dir, records)
             if problem and problem.interrupted:
                 raise EnvironmentFailure("interrupted while writing the reports")
     return run_dir, records
@@ -238,10 +240,40 @@ def _one(
     def say(line: str) -> None:
         view.say(f"[{scenario.name}] {line}")
 
-    plat: Platform | None = None
-    context: RunContext | None = None
     try:
         plat = open_platform(options, scenario_dir / "platform", topology, scenario.profile, say)
+    except Exception as exc:  # the platform would not start: reported, as errored
+        return _errored_by(exc, scenario, topology, run_id, scenario_dir, None, options, say)
+    try:
+        record = _attempt(scenario, topology, run_id, scenario_dir, plat, options, view, say)
+    except BaseException:  # Interrupted, carrying the record so far
+        _stop(plat, say)
+        raise
+    if _stop(plat, say):  # Ctrl-C while the platform stopped: this record is still reported
+        record.status, record.reason = Status.ABORTED, "interrupted (SIGINT/SIGTERM)"
+        raise Interrupted(record)
+    return record
+
+
+def _stop(plat: Platform, say: Callable[[str], None]) -> bool:
+    """Stop every process of the platform even if Ctrl-C comes again; True if it did."""
+    with deferred_interrupts(say, raise_after=False) as arrived:
+        plat.down()
+    return bool(arrived)
+
+
+def _attempt(
+    scenario: Scenario,
+    topology: Topology,
+    run_id: str,
+    scenario_dir: Path,
+    plat: Platform,
+    options: SessionOptions,
+    view: RunView,
+    say: Callable[[str], None],
+) -> RunRecord:
+    """The scenario on a running platform; a harness error becomes an errored record."""
+    try:
         context = RunContext(
             run_id,
             scenario_dir,
@@ -256,16 +288,28 @@ def _one(
         if record.traceback:
             record.error_log = _save_traceback(scenario_dir, record.traceback, say)
         return record
-    except HarnessError as exc:  # the platform would not start: reported, as errored
+    except Exception as exc:
+        return _errored_by(exc, scenario, topology, run_id, scenario_dir, plat, options, say)
+
+
+def _errored_by(
+    exc: Exception,
+    scenario: Scenario,
+    topology: Topology,
+    run_id: str,
+    scenario_dir: Path,
+    plat: Platform | None,
+    options: SessionOptions,
+    say: Callable[[str], None],
+) -> RunRecord:
+    """A HarnessError is the scenario's reason; anything else is a harness bug with its
+    traceback saved next to the record (the run goes on with the next scenario)."""
+    if isinstance(exc, HarnessError):
         return _errored(scenario, topology, run_id, scenario_dir, plat, options, str(exc))
-    except Exception as exc:  # a harness bug: its traceback on disk, the run goes on
-        reason = f"harness error: {type(exc).__name__}: {exc}"
-        record = _errored(scenario, topology, run_id, scenario_dir, plat, options, reason)
-        record.error_log = _save_traceback(scenario_dir, traceback.format_exc(), say)
-        return record
-    finally:
-        if plat is not None:
-            plat.down()
+    reason = f"harness error: {type(exc).__name__}: {exc}"
+    record = _errored(scenario, topology, run_id, scenario_dir, plat, options, reason)
+    record.error_log = _save_traceback(scenario_dir, traceback.format_exc(), say)
+    return record
 
 
 def _save_traceback(scenario_dir: Path, text: str, say: Callable[[str], None]) -> str:

@@ -8,6 +8,8 @@ Everything the operator does is an event, so it lands on the run's timeline.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -45,6 +47,29 @@ def phase_plan(index: int, total: int, phase: Phase, expectations: list[str]) ->
     return lines
 
 
+def _cbreak(stream: TextIO, restore: list[object]) -> bool:
+    """Put a terminal in cbreak mode (keys as typed, no echo); the way back goes in restore."""
+    try:
+        if not stream.isatty():
+            return False
+        import termios
+        import tty
+
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+    except (OSError, ValueError, ImportError, AttributeError):
+        return False
+
+    def back() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+    restore.append(back)
+    atexit.register(back)
+    return True
+
+
 class AutoOperator:
     """Nobody at the keyboard: the same plan is printed, every phase starts at once."""
 
@@ -69,19 +94,56 @@ class AutoOperator:
 
 
 class Operator:
-    """A person at a terminal. Lines are read by a daemon thread so phases never wait on it."""
+    """A person at a terminal. Input is read by a daemon thread so phases never wait on it.
+
+    On a terminal it reads characters (cbreak mode: the line being typed is shown in the live
+    panel, or echoed when no panel is drawn, so a note is visible while it is typed); from a
+    pipe it reads lines."""
 
     def __init__(self, view: RunView, total: int, stream: TextIO, out: TextIO) -> None:
         self.view, self.total = view, total
         self.out = out
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._note_next = False
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        self._restore: list[object] = []
+        reader = self._read_keys if _cbreak(stream, self._restore) else self._read_lines
+        threading.Thread(target=reader, args=(stream,), daemon=True).start()
 
-    def _read(self, stream: TextIO) -> None:
+    def _read_lines(self, stream: TextIO) -> None:
         for line in stream:
             self.lines.put(line.strip())
         self.lines.put(None)  # end of input
+
+    def _read_keys(self, stream: TextIO) -> None:
+        typed = ""
+        while True:
+            key = stream.read(1)
+            if key in ("", "\x04") and not typed:  # end of input, or Ctrl-D on an empty line
+                self.lines.put(None)
+                return
+            if key in ("\n", "\r"):
+                self._show(None, "\n")
+                self.lines.put(typed.strip())
+                typed = ""
+            elif key in ("\x7f", "\b"):
+                if typed:
+                    typed = typed[:-1]
+                    self._show(typed, "\b \b")
+            elif key.isprintable():
+                typed += key
+                self._show(typed, key)
+
+    def _show(self, typed: str | None, echo: str) -> None:
+        if not self.view.typing(typed):
+            self.out.write(echo)
+            self.out.flush()
+
+    def close(self) -> None:
+        """The terminal as it was (cbreak off)."""
+        for restore in self._restore:
+            if callable(restore):
+                restore()
+        self._restore.clear()
 
     def _ask(self, text: str) -> None:
         print(f">>> {text}", file=self.out, flush=True)

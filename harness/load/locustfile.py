@@ -8,6 +8,7 @@ any of them, so a team's own locustfile needs nothing from the harness:
     --mix a=6,b=1       the whole mix: classes not named get no users
     --seed N            the users' random choices, the same on every run (per worker)
     --control-file      (rewritten by the harness per phase) --> HarnessShape --> users
+    SIGTERM             stop the users, write the last samples (and --json-file), exit
 The operation history is the locustfile's own (harness/load/history.py); its file comes from
 the environment (HARNESS_HISTORY_JSONL), set by the runner.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sys
 import time
 from typing import Any
@@ -66,10 +68,29 @@ def _apply_mix(environment: Environment, mix: str) -> None:
     environment.user_classes[:] = chosen
 
 
+def _quit_on_sigterm(environment: Environment) -> None:
+    """Locust installs its SIGTERM handler only after a shape test's run (main() blocks on
+    the shape first), so SIGTERM would kill it outright: no last samples, no --json-file.
+    This handler stops the users; Locust then ends as after its run time, writing both."""
+
+    def quit_gracefully() -> None:
+        runner = environment.runner
+        if runner is None:
+            return
+        shape = getattr(runner, "shape_greenlet", None)
+        if shape is not None and not shape.dead:
+            shape.kill(block=False)  # main() then stops and quits the run once, as at its end
+        else:
+            gevent.spawn(runner.quit)
+
+    gevent.signal_handler(signal.SIGTERM, quit_gracefully)
+
+
 def _init(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    _quit_on_sigterm(environment)
     _apply_mix(environment, options.mix)
     if environment.runner is not None and not _is_master(environment):
         if options.seed >= 0:  # each worker its own stream, the same one on every run

@@ -26,7 +26,7 @@ from typing import IO
 from harness.errors import EnvironmentFailure
 from harness.load.history import ENV_VAR as HISTORY_ENV
 from harness.load.result import History, Sample, read_history, read_samples
-from harness.pids import die_with_parent
+from harness.pids import die_with_parent, register_child
 
 __all__ = ["LOCUSTFILE", "LoadError", "LoadOptions", "LoadPlan", "LoadRunner"]
 
@@ -136,7 +136,7 @@ class LoadRunner:
         return {**self.plan.env, HISTORY_ENV: str(self.history_prefix)}
 
     def _popen(self, argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -144,6 +144,8 @@ class LoadRunner:
             env={**os.environ, **self.worker_env()},
             preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
         )
+        register_child("locust", process.pid, argv)
+        return process
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)

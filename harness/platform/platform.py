@@ -34,6 +34,7 @@ import httpx
 
 from harness.errors import EnvironmentFailure, FaultError
 from harness.faults.toxiproxy import ToxiproxyClient
+from harness.pids import port_holder, sweep_dead_children
 from harness.platform.containers import (
     IMAGE,
     PROXY_IMAGE,
@@ -178,8 +179,10 @@ class Platform:
             swept = sweep_dead_owners(self.supervisor.client)
             if swept:
                 self.echo(f"removed {swept} containers of dead runs")
+        sweep_dead_children(self.echo)  # what a SIGKILLed run left running, named and killed
         taken = [
             f"{what} needs 127.0.0.1:{port}, which is already in use"
+            + (f" by {holder}" if (holder := port_holder(port)) else "")
             for what, port in port_owner(self.topology, self.base_port, self.external_proxy)
             if not _port_free(port)
         ]

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.pids import die_with_parent
+from harness.pids import die_with_parent, register_child
 
 __all__ = ["Child", "Supervisor"]
 
@@ -63,6 +63,7 @@ class Supervisor:
                 env={**os.environ, **(env or {})},
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
             )
+        register_child(name, process.pid, argv)
         child = Child(name, argv, process, log_path)
         self.children[name] = child
         return child

@@ -3,6 +3,7 @@ environment and for harness bugs (with the traceback saved, one line on stderr).
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,13 @@ from harness import cli
 
 def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     monkeypatch.setattr("sys.argv", ["harness", *argv])
-    with pytest.raises(SystemExit) as done:
-        cli.main()
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as done:
+            cli.main()
+    finally:  # main() installs its own handlers: the test process keeps pytest's
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
     return int(done.value.code or 0)
 
 

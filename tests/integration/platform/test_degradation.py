@@ -3,6 +3,7 @@ degrades gracefully, the fragile one fails (so each check is shown able to fail)
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import time
 
@@ -275,14 +276,18 @@ def _median(values: list[float]) -> float:
 def test_overload_is_shed_fast_with_retry_after(api: Api) -> None:
     # Baseline: the same burst against a cheap route shows what 2 cores and this client cost.
     baseline = _median([seconds for _, seconds, _ in _burst(api, "/healthz", 160)])
-    api.toxiproxy.add_toxic("gateway-feed-a", "latency", attributes={"latency": 1500})
-    results = _burst(api, "/v1/feed", 160)
+    # Both regions are slow, so a full bulkhead cannot be rescued by the other region's and
+    # the result does not depend on which region an earlier test left active.
+    for link in ("gateway-feed-a", "gateway-feed-b"):
+        api.toxiproxy.add_toxic(link, "latency", attributes={"latency": 1500})
+    results = _burst(api, "/v1/feed", 200)
     shed = [seconds for _, seconds, was_shed in results if was_shed]
     if api.fragile:
         assert not shed, "the fragile gateway never sheds"
         return
     served = [seconds for status, seconds, _ in results if status == 200]
-    assert len(shed) >= 20, f"only {len(shed)} of 160 shed (the feed bulkhead holds 64)"
+    statuses = collections.Counter(status for status, _, _ in results)
+    assert len(shed) >= 20, f"only {len(shed)} of 200 shed (two bulkheads of 64): {statuses}"
     assert served, "some requests must still be served"
     # Shed answers do not wait for the slow upstream: they cost about what the same burst on
     # a trivial route costs on this machine (the baseline), and less than any served answer.

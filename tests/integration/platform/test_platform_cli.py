@@ -44,7 +44,7 @@ def test_up_status_down(tmp_path: Path) -> None:
     try:
         assert up.stdout is not None
         line = up.stdout.readline()
-        assert line.strip() == f"gateway: http://127.0.0.1:{base + 80}", line
+        assert line.strip() == f"entrypoint (gateway): http://127.0.0.1:{base + 80}", line
         status = _call("platform", "status", "--base-port", str(base), "--json")
         assert status.returncode == 0, status.stdout + status.stderr
         report = json.loads(status.stdout)

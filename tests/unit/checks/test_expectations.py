@@ -74,7 +74,7 @@ def test_for_needs_that_many_seconds_in_a_row() -> None:
 def test_no_data_is_never_a_pass() -> None:
     result = judge_metric(_metric(max="10s"), "p", SAMPLES, 30, 40, BASELINE)
     assert not result.passed
-    assert result.measured == "no data"
+    assert result.measured == "no request finished in the window"
 
 
 def test_a_relative_bound_without_a_baseline_fails() -> None:

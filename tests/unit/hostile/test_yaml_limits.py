@@ -1,0 +1,87 @@
+"""Hostile YAML: nothing a file says can make the harness hang, blow up or print a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.yamlfile import MAX_DEPTH, YamlProblem, load_yaml
+
+REPO = Path(__file__).resolve().parents[3]
+
+# 351 bytes that expand to 9^9 strings (the "billion laughs" of YAML)
+ALIAS_BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (ALIAS_BOMB, "alias bomb"),
+        ("[" * 5000 + "]" * 5000, f"nested more than {MAX_DEPTH} levels deep"),
+        ("a:\n" + "".join(f"{'  ' * i}- \n" for i in range(1, 200)), "levels deep"),
+        ("x: " + "9" * 5000, "not valid YAML"),
+        ("x: 1\n" * 300_000, "larger than"),
+        ("name: \x00x", "NUL"),
+    ],
+)
+def test_hostile_documents_are_one_problem(text: str, fragment: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(YamlProblem) as problem:
+        load_yaml(text)
+    assert fragment in problem.value.message
+    assert time.monotonic() - started < 5
+
+
+def _measured(argv: list[str]) -> tuple[int, str, float]:
+    """Exit code, output and peak RSS (MB) of one harness command, measured for it alone."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    with process.stdout:
+        output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, output, usage.ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("command", ["validate", "list", "run"])
+def test_the_cli_refuses_a_bomb_quickly_with_exit_2(tmp_path: Path, command: str) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("name: x\nphases: []\n" + ALIAS_BOMB)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    # The reference: the same command on a small valid file (it also pays any cold start).
+    started = time.monotonic()
+    _measured(["validate", str(REPO / "scenarios" / "search-outage.yaml")])
+    reference = time.monotonic() - started
+    started = time.monotonic()
+    code, output, peak_mb = _measured([command, str(bomb), str(deep)])
+    assert time.monotonic() - started < reference + 3, f"reference {reference:.1f} s"
+    assert peak_mb < 200, f"{peak_mb:.0f} MB"
+    assert "Traceback" not in output
+    if command == "list":  # list shows them as invalid and goes on
+        assert code == 0, output
+        assert output.count("invalid") == 2
+    else:
+        assert code == 2, output
+        assert "alias bomb" in output
