@@ -49,7 +49,7 @@ phases:
 """
 _RNG = random.Random(20261202)
 # seconds after the run is announced: start-up, warm-up and each phase (seeded, replayable)
-KILL_MOMENTS = sorted(round(_RNG.uniform(lo, lo + 6), 2) for lo in range(1, 41, 7))
+KILL_MOMENTS = sorted(round(_RNG.uniform(lo, lo + 3.5), 2) for lo in range(1, 41, 4))
 
 
 def _harness(*args: str) -> list[str]:
