@@ -350,7 +350,8 @@ def list_scenarios(paths: tuple[Path, ...], topology: Path | None) -> None:
             continue
         tags = ",".join(scenario.tags) or "-"
         summary = " ".join(scenario.description.split())
-        click.echo(f"{scenario.name:24} [{tags}] {scenario.duration_s:g}s  {summary[:100]}")
+        floor = f" (scale >= {scenario.min_time_scale:g})" if scenario.min_time_scale else ""
+        click.echo(f"{scenario.name:24} [{tags}] {scenario.duration_s:g}s{floor}  {summary[:100]}")
 
 
 @cli.command()

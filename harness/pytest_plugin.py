@@ -26,7 +26,6 @@ from typing import Any
 
 import pydantic
 import pytest
-import yaml
 
 from harness.engine.console import PlainView
 from harness.engine.session import SessionOptions, execute, open_platform
@@ -40,6 +39,7 @@ from harness.record import Status
 from harness.scenario import Scenario, load_scenario
 from harness.scenario.model import Fault
 from harness.topology import DEFAULT_TOPOLOGY, load_topology
+from harness.yamlfile import YamlProblem, load_yaml
 
 __all__ = ["Traffic"]
 
@@ -94,9 +94,9 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 def _looks_like_scenario(path: Path) -> bool:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # bounded: an alias bomb or a deep nesting is a problem, never a hang
+        data = load_yaml(path.read_text(encoding="utf-8")).data
+    except (OSError, UnicodeDecodeError, YamlProblem):
         return path.parent.name == "scenarios"  # broken, but meant as one: report it
     return isinstance(data, dict) and "phases" in data
 

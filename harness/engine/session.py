@@ -146,6 +146,9 @@ def execute(
     scenarios: list[Scenario], options: SessionOptions, view: RunView
 ) -> tuple[Path, list[RunRecord]]:
     """Each scenario on its own platform; reports written even when interrupted."""
+    refused = [r for s in scenarios if (r := s.refuses_time_scale(options.time_scale))]
+    if refused:
+        raise ConfigError("time scale too small:\n" + "\n".join(refused))
     check_report_dir(options.report_dir)
     if options.gateway:
         _check_attachable(scenarios, options)

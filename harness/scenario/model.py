@@ -394,12 +394,30 @@ class Scenario(_Strict):
     phases: list[Phase] = Field(min_length=1)
     abort: list[MetricExpectation] = Field(default_factory=list)
     invariants: list[Invariant] = Field(default_factory=list)
+    min_time_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="The smallest --time-scale this scenario accepts: the platform's own "
+        "reaction times (health checks, status thresholds) do not shrink with the scale, so "
+        "below it a verdict would be manufactured",
+    )
 
     @property
     def baseline_phase(self) -> str:
         return self.baseline or self.phases[0].name
 
     source: Path | None = Field(default=None, exclude=True)  # the file it was read from
+
+    def refuses_time_scale(self, factor: float) -> str | None:
+        """Why ``factor`` is too small for this scenario, or None if it is accepted."""
+        if self.min_time_scale is None or factor >= self.min_time_scale:
+            return None
+        return (
+            f"{self.name}: --time-scale {factor:g} is below its floor {self.min_time_scale:g}"
+            " (its platform reacts in fixed seconds, so a smaller scale would fail it for"
+            f" no fault of the platform); run it at {self.min_time_scale:g} or more"
+        )
 
     @property
     def duration_s(self) -> float:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.test_run import REPO, SCALE
 from tests.integration.platform.conftest import free_base_port
+from tests.unit.hostile.test_yaml_limits import ALIAS_BOMB
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,9 +46,11 @@ def test_scenarios_are_collected_and_an_invalid_one_fails_alone(
     )
     (pytester.path / "scenarios" / "broken.yaml").write_text(INVALID)
     (pytester.path / "scenarios" / "not-a-scenario.yaml").write_text("just: data\n")
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios")
+    (pytester.path / "scenarios" / "bomb.yaml").write_text("name: x\nphases: []\n" + ALIAS_BOMB)
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios", timeout=60)
     result.stdout.fnmatch_lines(["*search-outage.yaml::search-outage*"])
     result.stdout.fnmatch_lines(["*broken.yaml::broken*"])
+    result.stdout.fnmatch_lines(["*bomb.yaml::bomb*"])  # an alias bomb is one failing test
     assert "not-a-scenario" not in result.stdout.str()
     assert result.ret == 0  # one bad file never breaks the collection of its neighbours
     broken = pytester.runpytest_subprocess("-q", "scenarios", "-k", "broken")

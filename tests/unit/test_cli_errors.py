@@ -82,3 +82,19 @@ def test_a_report_dir_that_cannot_be_written_exits_2_before_anything_starts(
     err = capsys.readouterr().err
     assert "cannot write reports there" in err
     assert "bringing the platform up" not in err
+
+
+def test_a_time_scale_below_a_scenarios_floor_is_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A scale must never manufacture a failure: below the floor the run is refused, exit 2."""
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    reports = tmp_path / "reports"
+    argv = ["run", "scenarios/region-failover.yaml", "scenarios/search-outage.yaml"]
+    assert _main(monkeypatch, *argv, "--time-scale", "0.5", "--report-dir", str(reports)) == 2
+    err = capsys.readouterr().err
+    assert "region-failover: --time-scale 0.5 is below its floor 0.8" in err
+    assert "search-outage" not in err  # its floor is 0.4: accepted
+    assert "bringing the platform up" not in err
+    assert not reports.exists()
