@@ -93,7 +93,7 @@ def test_containers_of_a_killed_harness_are_swept_at_the_next_start(
     )
     assert up.stdout is not None
     for line in up.stdout:
-        if line.startswith("gateway:"):
+        if line.startswith("entrypoint (gateway): "):
             break
     owned = [
         c

@@ -98,7 +98,7 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
         text=True,
     )
     assert up.stdout is not None
-    assert up.stdout.readline().startswith("gateway:")
+    assert up.stdout.readline().startswith("entrypoint (gateway): ")
     state = json.loads((tmp_path / "platform.json").read_text())
     up.send_signal(signal.SIGTERM)
     assert up.wait(30) == 0
