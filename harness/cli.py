@@ -758,7 +758,9 @@ def _host_port(value: str) -> str:
 
 
 def _say(line: str) -> None:
-    click.echo(f"==> {line}", err=True)
+    """A progress line on stderr; a closed terminal or pipe never interrupts the cleanup."""
+    with contextlib.suppress(OSError):
+        click.echo(f"==> {line}", err=True)
 
 
 def _interrupt(*_: Any) -> None:

@@ -12,6 +12,7 @@ events and a live line every LIVE_EVERY_S, so CI logs stay readable.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -89,7 +90,9 @@ class PlainView:
         self._last_live = 0.0
 
     def _print(self, line: str) -> None:
-        print(f"==> {line}", file=self.stream, flush=True)
+        # A reader that went away (a closed pipe) must never stop the cleanup midway.
+        with contextlib.suppress(OSError, ValueError):
+            print(f"==> {line}", file=self.stream, flush=True)
 
     def say(self, line: str) -> None:
         self._print(line)

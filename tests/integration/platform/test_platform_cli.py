@@ -89,19 +89,28 @@ def test_a_port_in_use_is_named_and_nothing_is_left_running(tmp_path: Path) -> N
     assert not _listening(base + 80)
 
 
-def test_sigterm_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["kept", "gone"])
+def test_sigterm_stops_everything(tmp_path: Path, reader: str) -> None:
+    """Also when whoever read its output went away first (a closed pipe, a killed terminal):
+    a progress line that cannot be written never skips the cleanup."""
     base = free_base_port()
     up = subprocess.Popen(
         _harness("platform", "up", "--base-port", str(base), "--run-dir", str(tmp_path)),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if reader == "gone" else subprocess.DEVNULL,
         text=True,
     )
     assert up.stdout is not None
-    assert up.stdout.readline().startswith("entrypoint (gateway): ")
+    for line in up.stdout:
+        if line.startswith("entrypoint (gateway): "):
+            break
     state = json.loads((tmp_path / "platform.json").read_text())
+    if reader == "gone":
+        up.stdout.close()
     up.send_signal(signal.SIGTERM)
-    assert up.wait(30) == 0
+    code = up.wait(30)
+    if reader == "kept":
+        assert code == 0
     up.stdout.close()
     for name, pid in state["children"].items():
         wait_until(
@@ -112,3 +121,5 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
             5,
             f"{name} gone",
         )
+    assert not _listening(TOPOLOGY.proxy_api_port(base))  # the proxy went with it
+    assert not (tmp_path / "platform.json").exists()  # the cleanup ran to its end
