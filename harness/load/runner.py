@@ -32,6 +32,7 @@ __all__ = ["LOCUSTFILE", "LoadError", "LoadOptions", "LoadPlan", "LoadRunner"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")  # the harness's half of every run
 WORKERS_MAX_WAIT_S = 60  # the master gives up (and the run errors) if workers do not join
+READY_TIMEOUT_S = WORKERS_MAX_WAIT_S + 30  # every sender has loaded the locustfiles
 
 
 class LoadError(EnvironmentFailure):
@@ -193,6 +194,27 @@ class LoadRunner:
             raise LoadError(f"cannot start locust: {exc}") from exc
         finally:
             log.close()
+        self._wait_until_ready()
+
+    def _wait_until_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until every process started here that sends load has loaded the locustfiles (each
+        opens its sample file then), so a warm-up counts from real load, never from a slow import
+        (on a busy machine Locust's import alone took longer than a short warm-up)."""
+        # Workers on other machines join when their operator starts them, after this returns:
+        # only the processes started here are waited for.
+        expected = self.workers if (self.workers or self.remote_workers) else 1
+        pattern = self.metrics_prefix.name + ".*"
+        deadline = time.monotonic() + timeout_s
+        while len(list(self.metrics_prefix.parent.glob(pattern))) < expected:
+            if not self.alive():
+                raise LoadError(f"the load generator stopped while starting:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LoadError(
+                    f"the load generator was not ready after {timeout_s:.0f} s"
+                    f" ({expected} process(es) expected):\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
 
     def worker_command(self, master_host: str) -> list[str]:
         """How a worker joins this run's master (printed for workers on other machines;
