@@ -305,33 +305,9 @@ def _errored_by(
     options: SessionOptions,
     say: Callable[[str], None],
 ) -> RunRecord:
-    """A HarnessError is the scenario's reason; anything else is a harness bug with its
-    traceback saved next to the record (the run goes on with the next scenario)."""
-    if isinstance(exc, HarnessError):
-        return _errored(scenario, topology, run_id, scenario_dir, plat, options, str(exc))
-    reason = f"harness error: {type(exc).__name__}: {exc}"
-    record = _errored(scenario, topology, run_id, scenario_dir, plat, options, reason)
-    record.error_log = _save_traceback(scenario_dir, traceback.format_exc(), say)
-    return record
-
-
-def _save_traceback(scenario_dir: Path, text: str, say: Callable[[str], None]) -> str:
-    log = scenario_dir / "traceback.txt"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(text, encoding="utf-8")
-    say(f"a harness error (a bug, not a finding); traceback: {log}")
-    return str(log)
-
-
-def _errored(
-    scenario: Scenario,
-    topology: Topology,
-    run_id: str,
-    scenario_dir: Path,
-    plat: Platform | None,
-    options: SessionOptions,
-    reason: str,
-) -> RunRecord:
+    """The errored record of a scenario that could not run. A HarnessError is its reason;
+    anything else is a harness bug with its traceback saved next to the record (the run goes
+    on with the next scenario)."""
     if plat is None:
         plat = Platform(
             topology,
@@ -343,6 +319,19 @@ def _errored(
         plat.close()
     context = RunContext(run_id, scenario_dir, plat, Path(".chaos/faults"), options.time_scale)
     record = new_record(scenario, context)
-    record.status, record.reason = Status.ERRORED, reason
+    record.status = Status.ERRORED
     record.finished_at = record.started_at
+    if isinstance(exc, HarnessError):
+        record.reason = str(exc)
+    else:
+        record.reason = f"harness error: {type(exc).__name__}: {exc}"
+        record.error_log = _save_traceback(scenario_dir, traceback.format_exc(), say)
     return record
+
+
+def _save_traceback(scenario_dir: Path, text: str, say: Callable[[str], None]) -> str:
+    log = scenario_dir / "traceback.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(text, encoding="utf-8")
+    say(f"a harness error (a bug, not a finding); traceback: {log}")
+    return str(log)
