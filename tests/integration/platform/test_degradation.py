@@ -270,7 +270,7 @@ def _burst(api: Api, path: str, count: int) -> list[tuple[int, float, bool]]:
 
 
 BURST = 200  # requests at once: more than the two feed bulkheads (64 each) hold
-SLOW_MS = 1500  # both feed regions' delay, under the gateway's 2 s feed deadline
+SLOW_MS = 1000  # both feed regions' delay: half the gateway's 2 s feed deadline is left for work
 
 
 def _median(values: list[float]) -> float:
@@ -281,6 +281,9 @@ def test_overload_is_shed_fast_with_retry_after(api: Api) -> None:
     # Reference: the same burst against a cheap route shows what 2 cores and this client cost;
     # its slowest answers waited as long, client side, as the last arrivals of the next burst.
     reference = max(seconds for _, seconds, _ in _burst(api, "/healthz", BURST))
+    # Warm the gateway's pool to the active region: the burst then measures shedding, not 64
+    # new connections through the proxy competing for 2 cores with the admitted requests.
+    _burst(api, "/v1/feed", 64)
     # Both regions are slow, so a full bulkhead cannot be rescued by the other region's and
     # the result does not depend on which region an earlier test left active.
     for link in ("gateway-feed-a", "gateway-feed-b"):
@@ -290,15 +293,16 @@ def test_overload_is_shed_fast_with_retry_after(api: Api) -> None:
     if api.fragile:
         assert not shed, "the fragile gateway never sheds"
         return
+    admitted = [seconds for _, seconds, was_shed in results if not was_shed]
     served = [seconds for status, seconds, _ in results if status == 200]
     statuses = collections.Counter(status for status, _, _ in results)
     assert len(shed) >= 20, f"only {len(shed)} of {BURST} shed (two bulkheads of 64): {statuses}"
-    assert served, "some requests must still be served"
+    assert served, f"the admitted requests must be served: {statuses}"
     # Shed answers never wait for the slow upstream (that would take SLOW_MS at least): they
     # cost what the reference's slowest answer cost, plus at most half the upstream's delay,
-    # and less than any served answer.
+    # and less than any admitted request, which waited for the upstream.
     assert _median(shed) <= reference + SLOW_MS / 2000, (reference, _median(shed))
-    assert _median(shed) < min(served), (_median(shed), min(served))
+    assert _median(shed) < min(admitted), (_median(shed), min(admitted))
 
 
 def test_every_service_exports_prometheus_metrics(api: Api) -> None:
