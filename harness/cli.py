@@ -249,6 +249,12 @@ def _scenario_paths(items: tuple[Path, ...]) -> list[Path]:
     callback=lambda _ctx, _param, value: _url(value),
     help="Reuse a running platform (harness platform up) instead of starting one per scenario.",
 )
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop a scenario as soon as an expectation has certainly failed (a phase that"
+    " ended failed): the same FAIL, sooner; its later phases and invariants are not run.",
+)
 @_base_port_option
 def run(
     scenarios: tuple[Path, ...],
@@ -265,6 +271,7 @@ def run(
     backend: str,
     topology: Path | None,
     base_port: int | None,
+    fail_fast: bool,
 ) -> None:
     """Run scenarios against a platform (the mock's by default); exit 0 held, 1 failed,
     2 invalid input, 3 errored or interrupted.
@@ -287,6 +294,7 @@ def run(
         gateway=gateway,
         toxiproxy_url=_toxiproxy_url(),
         backend=backend,
+        fail_fast=fail_fast,
     )
     run_session(paths, options, choose_view(plain=plain))
 

@@ -65,6 +65,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chaos-gateway", default=None, help="Reuse a running platform (its gateway URL)."
     )
+    group.addoption(
+        "--chaos-fail-fast",
+        action="store_true",
+        help="Stop a scenario once an expectation has certainly failed (same FAIL, sooner).",
+    )
 
 
 def _topology_path(config: pytest.Config) -> Path | None:
@@ -81,6 +86,7 @@ def _options(config: pytest.Config) -> SessionOptions:
         base_port=config.getoption("chaos_base_port"),
         gateway=config.getoption("chaos_gateway"),
         toxiproxy_url=os.environ.get("TOXIPROXY_URL"),
+        fail_fast=config.getoption("chaos_fail_fast"),
     )
 
 

@@ -122,6 +122,10 @@ class RunRecord(_Record):
     finished_at: float | None = None
     status: Status = Status.PASSED
     reason: str = ""
+    stopped_early: str = Field(
+        default="",
+        description="Why --fail-fast ended the run before its last phase (empty: it did not)",
+    )
     events: list[Event] = Field(default_factory=list)
     phases: list[PhaseRecord] = Field(default_factory=list)
     faults: list[FaultWindow] = Field(default_factory=list)

@@ -3,6 +3,7 @@
     MetricExpectation + samples + phase window (+ baseline figures) -> Judgement
     Status/Failover/Rollout/Probe expectation + timed observations    -> Judgement
                                                   (_OBSERVED: one small function per kind)
+    + seconds into the phase -> certainly_failed: no later reading can change it (--fail-fast)
 Durations arrive already scaled (Scenario.scaled). No data is never a pass.
 """
 
@@ -24,7 +25,7 @@ from harness.scenario.model import (
     Threshold,
 )
 
-__all__ = ["Observation", "judge_metric", "judge_observed"]
+__all__ = ["Observation", "certainly_failed", "judge_metric", "judge_observed"]
 
 
 ERROR_RATE_FLOOR = 0.01  # "2x baseline" of a 0% error rate still allows 1%
@@ -130,6 +131,26 @@ def judge_observed(
 ) -> Judgement:
     """Timed readings taken during the phase (status states, probes, rollouts, regions)."""
     return _OBSERVED[type(expectation)](expectation, phase, observations)
+
+
+def certainly_failed(
+    expectation: StatusExpectation | ProbeExpectation | RolloutExpectation | FailoverExpectation,
+    judgement: Judgement,
+    elapsed_s: float,
+) -> bool:
+    """A failed judgement of the readings so far, ``elapsed_s`` into the phase, that no
+    later reading can turn into a pass: a status, failover or rollout whose ``within`` has
+    passed unmet; a probe with ``within`` that already read a value out of bounds (its
+    worst value only gets worse). Anything else is only decided at the phase's end."""
+    if judgement.passed:
+        return False
+    if isinstance(expectation, ProbeExpectation):
+        return (
+            expectation.within is not None
+            and elapsed_s >= expectation.within
+            and judgement.measured != "no data"
+        )
+    return elapsed_s > expectation.within
 
 
 def _first_in_time(

@@ -48,6 +48,7 @@ class RunContext:
     view: RunView = dataclasses.field(default_factory=PlainView)
     gate: PhaseGate | None = None
     clock: Clock = SYSTEM_CLOCK
+    fail_fast: bool = False  # stop once a phase has certainly failed
 
 
 def new_record(scenario: Scenario, ctx: RunContext) -> RunRecord:
@@ -159,4 +160,4 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> RunRecord:
     scaled = scenario.scaled(ctx.time_scale)
     record = new_record(scenario, ctx)
     parts = create_parts(scaled, ctx, record)
-    return run_timeline(scaled, record, parts, ctx.view, ctx.gate)
+    return run_timeline(scaled, record, parts, ctx.view, ctx.gate, ctx.fail_fast)

@@ -4,6 +4,9 @@
       load.start() -> warm-up
       for each phase: [gate] -> apply its faults -> observe (probes, status page, abort
                       conditions, fault lifetimes, live view) -> remove the faults it ends
+      --fail-fast: an observed expectation that can no longer pass (certainly_failed), or
+                   an ended phase judged failed once its samples are final (FINAL_AFTER_S),
+                   stops the walk there (record.stopped_early, walker.decided)
       always (finally): every fault undone, windows closed at that moment, load stopped
       then verdict.judge_run (expectations, steady state, invariants) -> record.status
 The parts (load, prober, observer, faults, invariants) are protocols: parts.py builds the
@@ -17,12 +20,18 @@ import traceback
 from collections.abc import Callable
 from typing import Protocol
 
-from harness.checks.expectations import NO_REQUESTS, Observation, judge_metric, judge_observed
+from harness.checks.expectations import (
+    NO_REQUESTS,
+    Observation,
+    certainly_failed,
+    judge_metric,
+    judge_observed,
+)
 from harness.checks.probes import Observable
 from harness.clock import Clock
 from harness.engine.console import LiveFigures, RunView
 from harness.engine.shield import deferred_interrupts
-from harness.engine.verdict import judge_run
+from harness.engine.verdict import judge_ended_phase, judge_run
 from harness.errors import HarnessError
 from harness.faults.active import ActiveFault
 from harness.load.result import History, Sample, figures
@@ -45,10 +54,17 @@ __all__ = [
 OBSERVE_EVERY_S = 0.5
 LIVE_WINDOW_S = 5  # live figures cover the last few complete seconds
 WARMUP_MAX_S = 10.0
+# Locust writes each second's bucket once the second is over, every second: a phase's
+# samples are final this long after its end (what --fail-fast waits for before judging it).
+FINAL_AFTER_S = 3.0
 
 
 class Aborted(Exception):
     """The run stops early on purpose (an abort condition, an operator): cleaned up, reported."""
+
+
+class _FailedFast(Exception):
+    """--fail-fast: an ended phase has certainly failed; the walk stops here."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -148,9 +164,11 @@ def run_timeline(
     parts: RunParts,
     view: RunView,
     gate: PhaseGate | None = None,
+    fail_fast: bool = False,
 ) -> RunRecord:
     """Walk ``scenario`` (already scaled), always clean up, then judge. Raises Interrupted
-    (carrying the record) on Ctrl-C/SIGTERM, after cleanup and a partial judgement."""
+    (carrying the record) on Ctrl-C/SIGTERM, after cleanup and a partial judgement.
+    fail_fast: stop as soon as a phase that ended has certainly failed (same verdict)."""
     clock = parts.clock
 
     def event(kind: str, message: str) -> None:
@@ -158,12 +176,16 @@ def run_timeline(
         view.event(scenario.name, kind, message)
 
     walker = _PhaseWalker(scenario, record, parts, view, gate, event)
+    walker.fail_fast = fail_fast
     interrupted = False
     try:
         parts.invariants.before_run()
         _start_load(scenario, parts, event)
         walker.load_started = clock.time()
         walker.walk()
+    except _FailedFast as exc:
+        record.stopped_early = str(exc)
+        event("fail_fast", str(exc))
     except Aborted as exc:
         record.status, record.reason = Status.ABORTED, str(exc)
         event("aborted", str(exc))
@@ -193,6 +215,7 @@ def run_timeline(
             parts.invariants,
             parts.load.history,
             walker.cut_short,
+            walker.decided,
         )
     except KeyboardInterrupt:
         record.status, record.reason = Status.ABORTED, "interrupted while judging"
@@ -264,6 +287,9 @@ class _PhaseWalker:
         self._samples: list[Sample] = []
         self._samples_read = -math.inf
         self.load_started = 0.0
+        self.fail_fast = False
+        self._unjudged: list[int] = []  # --fail-fast: ended phases not judged yet
+        self.decided: list[Judgement] = []  # --fail-fast: failed for good in the cut phase
 
     def _steer(self, p_index: int) -> None:
         """The users this moment wants: the phase's own, else the stage's, else the load's."""
@@ -319,6 +345,8 @@ class _PhaseWalker:
                 self.parts.faults.remove(fault)
                 window.end = self.clock.time()
                 self.event("fault_removed", f"{window.phase}: {fault.label} removed")
+            if self.fail_fast:
+                self._unjudged.append(p_index)
 
     def _keep_watch(self) -> None:
         """During a phase and between phases (a game day's prompt): the platform's state,
@@ -345,12 +373,56 @@ class _PhaseWalker:
                 if not isinstance(expectation, MetricExpectation):
                     reading = Observation(elapsed, self.parts.probes.read(expectation))
                     self.observed.setdefault((p_index, e_index), []).append(reading)
+            if self.fail_fast:
+                self._stop_if_decided(p_index, elapsed)
             if self.clock.monotonic() - self._samples_read >= 1.0:
                 self._samples = self.parts.load.samples()
                 self._samples_read = self.clock.monotonic()
                 self._check_abort(record)
+                self._judge_ended()
                 self._show(p_index, elapsed, record)
             self.clock.sleep(min(OBSERVE_EVERY_S, max(seconds - elapsed, 0.01)))
+
+    def _stop_if_decided(self, p_index: int, elapsed: float) -> None:
+        """--fail-fast: an observed expectation of the running phase that no later reading
+        can turn into a pass stops the walk; only those are judged in this cut phase."""
+        phase = self.scenario.phases[p_index]
+        for e_index, expectation in enumerate(phase.expect):
+            if isinstance(expectation, MetricExpectation):
+                continue  # decided with its phase's samples (_judge_ended)
+            readings = self.observed.get((p_index, e_index), [])
+            judged = judge_observed(expectation, phase.name, readings)
+            if certainly_failed(expectation, judged, elapsed):
+                self.decided.append(judged)
+        if self.decided:
+            names = ", ".join(j.name for j in self.decided)
+            raise _FailedFast(
+                f"--fail-fast: {names} can no longer pass, stopped {elapsed:.0f} s into phase"
+                f" {phase.name}; the later phases and the invariants were not run"
+            )
+
+    def _judge_ended(self) -> None:
+        """--fail-fast: each ended phase, once its samples are final, judged as the verdict
+        will judge it; a failed expectation stops the walk (the phase now running is cut)."""
+        windows = {p.name: (p.start, p.end) for p in self.record.phases if p.end is not None}
+        while self._unjudged:
+            p_index = self._unjudged[0]
+            name = self.scenario.phases[p_index].name
+            if self.clock.time() < windows[name][1] + FINAL_AFTER_S:
+                return
+            judged = judge_ended_phase(
+                self.scenario, p_index, self._samples, self.observed, windows
+            )
+            if judged is None:  # its baseline is a later phase: the full run judges it
+                return
+            self._unjudged.pop(0)
+            failed = [j.name for j in judged if not j.passed]
+            if failed:
+                raise _FailedFast(
+                    f"--fail-fast: phase {name} failed, stopped in phase "
+                    f"{self.record.phases[-1].name}; the later phases and the invariants"
+                    " were not run"
+                )
 
     def _so_far(self, p_index: int, record: PhaseRecord) -> list[Judgement]:
         """Each expectation of the phase judged on what has been seen until now."""

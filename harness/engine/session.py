@@ -80,6 +80,7 @@ class SessionOptions:
     toxiproxy_url: str | None = None  # a Toxiproxy server to use instead of the embedded proxy
     backend: str = "local"  # services as local processes, or "docker" containers
     gate: PhaseGate | None = None  # a game day's operator between the phases
+    fail_fast: bool = False  # stop each scenario once an expectation has certainly failed
     # more reports from the same records (a game day's post-mortem), even when interrupted
     more_reports: Callable[[Path, list[RunRecord]], None] | None = None
 
@@ -286,6 +287,7 @@ def _attempt(
             options.load,
             view,
             options.gate,
+            fail_fast=options.fail_fast,
         )
         record = run_scenario(scenario, context)
         if record.traceback:

@@ -4,12 +4,13 @@ cleanup always, and a verdict from what the fakes served."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 from harness.engine.console import PlainView
-from harness.engine.runner import Aborted, Interrupted, RunParts, run_timeline
+from harness.engine.runner import FINAL_AFTER_S, Aborted, Interrupted, RunParts, run_timeline
 from harness.errors import FaultError
 from harness.faults.active import ActiveFault
 from harness.load.result import History, Sample
@@ -175,9 +176,11 @@ class Rig:
             self.load, self.probes, self.observer, self.faults, self.invariants, self.clock
         )
 
-    def run(self, scenario: dict[str, Any] = SCENARIO, gate: Any = None) -> RunRecord:
+    def run(
+        self, scenario: dict[str, Any] = SCENARIO, gate: Any = None, fail_fast: bool = False
+    ) -> RunRecord:
         model = Scenario.model_validate(scenario)
-        return run_timeline(model, self.record, self.parts(), PlainView(), gate)
+        return run_timeline(model, self.record, self.parts(), PlainView(), gate, fail_fast)
 
 
 def test_phases_faults_and_windows_follow_the_timeline() -> None:
@@ -297,3 +300,86 @@ def test_an_operator_skip_and_abort() -> None:
     assert [label for _, label in rig.faults.applied] == ["latency b-c"]
     assert any(e.kind == "fault_skipped" for e in record.events)
     assert any(j.phase == "broken" for j in record.expectations)
+
+
+def _failed(record: RunRecord) -> list[tuple[str, str]]:
+    return [(j.phase, j.name) for j in record.failed]
+
+
+class FailingInBroken:
+    """Every request fails while the phase "broken" runs (and only then)."""
+
+    def __init__(self) -> None:
+        self.record: RunRecord | None = None
+
+    def __call__(self, t: int) -> bool:
+        assert self.record is not None
+        phases = {p.name: p for p in self.record.phases}
+        broken = phases.get("broken")
+        return broken is not None and broken.start <= t < (broken.end or math.inf)
+
+
+def _failing_in_broken() -> Rig:
+    failing = FailingInBroken()
+    rig = Rig(failing=failing)
+    failing.record = rig.record
+    return rig
+
+
+def test_fail_fast_judges_an_ended_phase_once_its_samples_are_final() -> None:
+    full_record = _failing_in_broken().run()
+    fast = _failing_in_broken()
+    record = fast.run(fail_fast=True)
+    assert record.status == Status.FAILED
+    assert _failed(record) == _failed(full_record) == [("broken", "error_rate feed")]
+    assert record.reason.startswith("error_rate feed (--fail-fast: phase broken failed")
+    assert "stopped in phase after" in record.stopped_early
+    broken, after = record.phases[1], record.phases[2]
+    assert broken.end is not None
+    assert after.end is not None
+    # judged once its samples are final, not a moment later; "after" is not judged
+    assert after.end - broken.end == pytest.approx(FINAL_AFTER_S, abs=1.1)
+    assert all(j.phase != "after" and "after" not in j.phase for j in record.expectations)
+    assert not any(j.partial for j in record.expectations)
+    assert fast.invariants.judged == []  # not reached
+    assert all(w.end is not None for w in record.faults)  # the latency lasting to "after" too
+    assert [label for _, label in fast.faults.removed] == ["down a-b", "latency b-c"]
+    assert fast.load.stopped
+    assert any(e.kind == "fail_fast" for e in record.events)
+
+
+def test_fail_fast_stops_once_a_within_deadline_has_passed_unmet() -> None:
+    full = Rig(page=lambda t: "operational")
+    full_record = full.run()
+    fast = Rig(page=lambda t: "operational")
+    record = fast.run(fail_fast=True)
+    assert record.status == Status.FAILED
+    assert _failed(record) == _failed(full_record) == [("broken", "status feed in degraded")]
+    assert "can no longer pass, stopped 6 s into phase broken" in record.reason
+    broken = record.phases[1]
+    assert broken.end is not None
+    assert broken.end - broken.start == pytest.approx(5.5, abs=0.6)  # within 5 s, read at 5.5
+    # only what was decided is judged in the phase it stopped in
+    assert [(j.phase, j.name) for j in record.expectations if j.phase == "broken"] == [
+        ("broken", "status feed in degraded")
+    ]
+    assert [p.name for p in record.phases] == ["baseline", "broken"]
+    assert full.clock.time() - fast.clock.time() > 10  # the rest of the run was not waited for
+
+
+def test_fail_fast_on_a_failed_steady_state_stops_in_the_next_phase() -> None:
+    rig = Rig(failing=lambda t: True)  # every request fails, from the baseline on
+    record = rig.run(fail_fast=True)
+    assert record.status == Status.FAILED
+    assert [p.name for p in record.phases] == ["baseline", "broken"]
+    assert ("steady state before (baseline)", "error_rate feed") in _failed(record)
+    assert "phase baseline failed, stopped in phase broken" in record.reason
+
+
+def test_fail_fast_changes_nothing_on_a_run_that_holds() -> None:
+    full, fast = Rig().run(), Rig().run(fail_fast=True)
+    assert fast.status == full.status == Status.PASSED
+    assert fast.stopped_early == ""
+    assert [(j.phase, j.name, j.passed) for j in fast.judgements] == [
+        (j.phase, j.name, j.passed) for j in full.judgements
+    ]
