@@ -13,7 +13,7 @@ import pytest
 
 from tests.docker.conftest import REPO, platform_containers
 from tests.e2e.test_run import _harness_run, start_interrupted
-from tests.e2e.test_scenarios import LIBRARY, floor
+from tests.e2e.test_scenarios import FULL_RUN, floor
 from tests.integration.platform.conftest import free_base_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.slow]
@@ -25,7 +25,7 @@ NAME = "moderation-frozen"
 def test_moderation_frozen_in_containers_gets_the_local_verdict(
     docker_client: Any, tmp_path: Path, profile: str, code: int
 ) -> None:
-    scale, reasons = floor(NAME), LIBRARY[NAME]
+    scale, reasons = floor(NAME), FULL_RUN[NAME]
     result = _harness_run(
         f"scenarios/{NAME}.yaml",
         tmp_path,
