@@ -135,6 +135,19 @@ def _topology_option(func: Any) -> Any:
     )(func)
 
 
+def _defect_option(func: Any) -> Any:
+    return click.option(
+        "--defect",
+        "defects",
+        multiple=True,
+        metavar="NAME[,NAME]",
+        callback=lambda _ctx, _param, value: tuple(
+            name.strip() for item in value for name in item.split(",") if name.strip()
+        ),
+        help="Start the platform with these catalogued defects on (harness defects lists them).",
+    )(func)
+
+
 def _topology(path: Path | None) -> Any:
     from harness.topology import DEFAULT_TOPOLOGY, load_topology
 
@@ -180,6 +193,7 @@ def _run_options(func: Any) -> Any:
             help="Platform profile, one of the topology's (default: the scenario's, else its"
             " first: normal for the mock).",
         ),
+        _defect_option,
         click.option(
             "--time-scale",
             type=click.FloatRange(0.05, 10),
@@ -260,6 +274,7 @@ def run(
     scenarios: tuple[Path, ...],
     tags: str,
     profile: str | None,
+    defects: tuple[str, ...],
     time_scale: float,
     report_dir: Path,
     workers: int,
@@ -287,6 +302,7 @@ def run(
         tags={t.strip() for t in tags.split(",") if t.strip()},
         topology=topology,
         profile=profile,
+        defects=defects,
         time_scale=time_scale,
         report_dir=report_dir,
         load=LoadOptions(workers, remote_workers, master_bind, seed),
@@ -363,6 +379,22 @@ def list_scenarios(paths: tuple[Path, ...], topology: Path | None) -> None:
 
 
 @cli.command()
+@_topology_option
+def defects(topology: Path | None) -> None:
+    """List the topology's defect catalogue: what each defect breaks and what catches it."""
+    spec = _topology(topology)
+    if not spec.defects:
+        click.echo(f"the topology {spec.name} declares no defects (its `defects:` section)")
+        return
+    click.echo(f"{len(spec.defects)} defects of {spec.name} (run with --defect NAME[,NAME]):")
+    for name, defect in spec.defects.items():
+        catch = defect.caught_by
+        caught = f"{catch.scenario}: {catch.expectation}" if catch else "no scenario yet"
+        click.echo(f"{name:30} {defect.breaks:15} {defect.description}")
+        click.echo(f"{'':30} {'':15} caught by {caught}")
+
+
+@cli.command()
 @click.option(
     "-o",
     "--output",
@@ -425,6 +457,7 @@ def gameday(
     scenario: Path,
     auto: bool,
     profile: str | None,
+    defects: tuple[str, ...],
     time_scale: float,
     report_dir: Path,
     seed: int | None,
@@ -465,6 +498,7 @@ def gameday(
     options = SessionOptions(
         topology=topology,
         profile=profile,
+        defects=defects,
         time_scale=time_scale,
         report_dir=report_dir,
         base_port=base_port,
@@ -511,6 +545,7 @@ def _platform_options(func: Any) -> Any:
         click.option(
             "--profile", default=None, help="One of the topology's profiles (default: its first)."
         ),
+        _defect_option,
         _base_port_option,
         click.option(
             "--run-dir",
@@ -533,13 +568,18 @@ def platform() -> None:
 @_platform_options
 @_backend_option
 def platform_up(
-    profile: str | None, base_port: int | None, run_dir: Path, topology: Path | None, backend: str
+    profile: str | None,
+    defects: tuple[str, ...],
+    base_port: int | None,
+    run_dir: Path,
+    topology: Path | None,
+    backend: str,
 ) -> None:
     """Start the proxy, the links and every service; stay up until Ctrl-C or SIGTERM."""
     from harness.platform import Platform
 
     spec = _topology(topology)
-    profile = _profile(spec, profile)
+    profile = _profile(spec, profile, defects)
     base = base_port or spec.base_port
     plat = Platform(
         spec,
@@ -549,6 +589,7 @@ def platform_up(
         _toxiproxy_url(),
         echo=_say,
         backend=backend,
+        defects=defects,
     )
     stop = threading.Event()
     previous = {
@@ -558,7 +599,8 @@ def platform_up(
     try:
         plat.up()
         plat.write_state(run_dir / "platform.json")
-        _say(f"platform up ({profile}, {backend}) in {time.monotonic() - started:.1f} s")
+        shown = profile + "".join(f" + {name}" for name in defects)
+        _say(f"platform up ({shown}, {backend}) in {time.monotonic() - started:.1f} s")
         click.echo(f"entrypoint ({spec.entrypoint}): {plat.gateway_url}", color=False)
         page = spec.status_page
         if page is not None:
@@ -592,7 +634,12 @@ def platform_up(
 )
 @_platform_options
 def platform_compose(
-    output: Path, profile: str | None, base_port: int | None, run_dir: Path, topology: Path | None
+    output: Path,
+    profile: str | None,
+    defects: tuple[str, ...],
+    base_port: int | None,
+    run_dir: Path,
+    topology: Path | None,
 ) -> None:
     """Write a docker-compose.yml equivalent of the topology (images: make images).
 
@@ -605,7 +652,7 @@ def platform_compose(
     from harness.platform.containers import PROXY_IMAGE
 
     spec = _topology(topology)
-    profile = _profile(spec, profile)
+    profile = _profile(spec, profile, defects)
     base = base_port or spec.base_port
     flavour = "embedded"
     with contextlib.suppress(Exception):  # no daemon here: the embedded proxy's flags
@@ -619,7 +666,7 @@ def platform_compose(
         flavour = labels.get("io.shortvideo-chaos.proxy", "embedded")
     output.parent.mkdir(parents=True, exist_ok=True)
     config = output.with_name("toxiproxy.json")
-    document = compose_document(spec, base, profile, run_dir, config, flavour)
+    document = compose_document(spec, base, profile, run_dir, config, flavour, defects)
     for path, text in (
         (config, json.dumps(spec.populate_body(base), indent=2) + "\n"),
         (output, yaml.safe_dump(document, sort_keys=False)),
@@ -714,7 +761,10 @@ def _is_topology(path: Path) -> bool:
     return "services" in keys and "phases" not in keys
 
 
-def _profile(topology: Any, profile: str | None) -> str:
+def _profile(topology: Any, profile: str | None, defects: tuple[str, ...] = ()) -> str:
+    """The profile to start (checked), and the --defect names checked against the topology."""
+    if problems := topology.defect_problems(defects):
+        raise ConfigError("; ".join(problems))
     chosen = profile or topology.profiles[0]
     if chosen not in topology.profiles:
         raise ConfigError(

@@ -59,6 +59,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="Platform profile, one of the topology's (default: the scenario's, else its first).",
     )
+    group.addoption(
+        "--chaos-defect",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="Start the platform with these catalogued defects on (harness defects lists them).",
+    )
     group.addoption("--chaos-time-scale", type=float, default=1.0, help="Multiply every duration.")
     group.addoption("--chaos-report-dir", default="reports", help="Where run reports go.")
     group.addoption("--chaos-base-port", type=int, default=None, help="First port of the block.")
@@ -81,6 +88,12 @@ def _options(config: pytest.Config) -> SessionOptions:
     return SessionOptions(
         topology=_topology_path(config),
         profile=config.getoption("chaos_profile"),
+        defects=tuple(
+            name.strip()
+            for item in config.getoption("chaos_defect")
+            for name in item.split(",")
+            if name.strip()
+        ),
         time_scale=config.getoption("chaos_time_scale"),
         report_dir=Path(config.getoption("chaos_report_dir")),
         base_port=config.getoption("chaos_base_port"),

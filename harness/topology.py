@@ -338,6 +338,36 @@ class InvariantSpec(_Strict):
         return self
 
 
+DefectClass = Literal[
+    "correctness",  # what is served is wrong or missing
+    "recovery",  # the way back to normal
+    "partial-faults",  # a fraction failing, flapping, below thresholds
+    "data-loss",  # acknowledged, then lost
+    "blast-radius",  # one fault spreading to what it should not touch
+    "degradation",  # no fallback where one was promised
+    "overload",  # waits and queues instead of failing fast
+    "communication",  # users and operators not told the truth
+    "deployment",  # a release reaching users unchecked
+]
+
+
+class DefectCatch(_Strict):
+    """Where the scenario library is expected to catch a defect."""
+
+    scenario: str = Field(description="A scenario's name")
+    expectation: str = Field(description="The start of the failed expectation's name")
+
+
+class DefectSpec(_Strict):
+    """One catalogued bug the platform can be started with (``--defect NAME``)."""
+
+    breaks: DefectClass = Field(description="The class of property it breaks")
+    description: str = Field(min_length=1, description="One line: what is wrong")
+    caught_by: DefectCatch | None = Field(
+        default=None, description="The expectation expected to fail on it (none known: omit)"
+    )
+
+
 # -- the topology ------------------------------------------------------------------------
 
 
@@ -362,6 +392,10 @@ class Topology(_Strict):
     builds: dict[str, Any] = Field(
         default_factory=dict, description="service@build names a rollout may deploy"
     )
+    defects: dict[str, DefectSpec] = Field(
+        default_factory=dict,
+        description="Catalogued bugs the platform starts with on --defect (its {defects})",
+    )
     extensions: dict[str, Any] = Field(default_factory=dict, description="x-... keys")
     # where the file was read from: set by the loader, never written in a file
     path: SkipJsonSchema[Path] = Field(default=DEFAULT_TOPOLOGY, exclude=True)
@@ -378,6 +412,16 @@ class Topology(_Strict):
         if isinstance(data.get("components"), list):  # a list names them as the page does
             data["components"] = {str(c): str(c) for c in data["components"]}
         return data
+
+    def defect_problems(self, chosen: tuple[str, ...]) -> list[str]:
+        """Why these --defect names cannot be used with this topology (empty: they can)."""
+        if chosen and not self.defects:
+            return [f"--defect: the topology {self.name} declares no defects (its `defects:`)"]
+        return [
+            f"--defect {name}: {unknown('defect', name, self.defects)}"
+            for name in chosen
+            if name not in self.defects
+        ]
 
     # -- addresses of one running platform -----------------------------------------------
 

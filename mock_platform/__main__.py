@@ -1,4 +1,5 @@
-"""``python -m mock_platform SERVICE --base-port N --run-dir DIR [--profile P] [--build B]``
+"""``python -m mock_platform SERVICE --base-port N --run-dir DIR [--profile P] [--build B]
+[--defects NAME,NAME]`` (defects: from the topology's catalogue)
 
 Runs one service of the topology on 127.0.0.1 in the foreground (uvicorn); SIGTERM stops it.
 """
@@ -23,10 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="normal")
     parser.add_argument("--build", default="v1")
     parser.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
+    parser.add_argument("--defects", default="", help="Catalogued defects to switch on")
     args = parser.parse_args(argv)
     try:
         settings = Settings.create(
-            args.service, args.base_port, args.run_dir, args.profile, args.build, args.topology
+            args.service,
+            args.base_port,
+            args.run_dir,
+            args.profile,
+            args.build,
+            args.topology,
+            args.defects,
         )
     except (ValueError, OSError) as exc:
         print(f"mock_platform: {exc}", file=sys.stderr)

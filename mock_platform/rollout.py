@@ -201,7 +201,7 @@ class RolloutController:
             if not await self._launch(rollout):
                 return
             rollout.state = "progressing"
-            steps = rollout.steps[-1:] if self.settings.fragile else rollout.steps
+            steps = rollout.steps[-1:] if self.settings.has("rollout-big-bang") else rollout.steps
             for weight in steps:
                 rollout.weight = weight
                 rollout.event("weight", f"{weight}% of {rollout.service} traffic to the canary")
@@ -223,8 +223,8 @@ class RolloutController:
             await asyncio.sleep(rollout.interval_s)
             if rollout.finished:
                 return False
-            if self.settings.fragile:
-                rollout.event("judged", "promoting without analysis (fragile profile)")
+            if self.settings.has("rollout-no-analysis"):
+                rollout.event("judged", "promoting without analysis (rollout-no-analysis)")
                 return True
             # off the event loop: the statistics must not hold up the requests being judged
             verdict = await asyncio.to_thread(
@@ -272,13 +272,15 @@ class RolloutController:
             s.profile,
             "--topology",
             str(s.topology_path),
+            "--defects",
+            ",".join(sorted(s.defects_on)),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             preexec_fn=_die_with_parent,
         )
         log.close()
-        if self.settings.fragile:
+        if self.settings.has("rollout-no-readiness"):
             rollout.event("ready", "launched; taking traffic at once (no readiness check)")
             return True
         client = self.canary_client[rollout.slot]

@@ -1,6 +1,10 @@
 """Typed settings of one service process: who it is, where it listens, where its links go.
 
 topology.yaml + command line -> Settings -> link_url("upload-cdn") -> http://127.0.0.1:18111
+                                        -> has("gateway-retry-storm"): a catalogued defect on?
+
+The defect catalogue is the topology's ``defects:`` section: each entry one small realistic bug
+that ``--defects a,b`` switches on alone; the fragile profile is every one of them at once.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Settings:
     build: str = "v1"
     topology_path: Path = DEFAULT_TOPOLOGY
     topology: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    defects_on: frozenset[str] = frozenset()  # catalogued defects switched on (--defects)
 
     @classmethod
     def create(
@@ -44,6 +49,7 @@ class Settings:
         profile: str = "normal",
         build: str = "v1",
         topology_path: Path = DEFAULT_TOPOLOGY,
+        defects: str = "",
     ) -> Settings:
         topology = load_topology(topology_path)
         if service not in topology["services"]:
@@ -56,12 +62,24 @@ class Settings:
         if build != "v1" and f"{role}@{build}" not in builds:
             known = ", ".join(sorted(b for b in builds if b.startswith(f"{role}@"))) or "none"
             raise ValueError(f"unknown build {role}@{build}; the topology declares: {known}")
-        return cls(service, base_port, run_dir, profile, build, topology_path, topology)
+        catalogue = topology.get("defects") or {}
+        chosen = frozenset(name.strip() for name in defects.split(",") if name.strip())
+        unknown = sorted(chosen - set(catalogue))
+        if unknown:
+            known = ", ".join(sorted(catalogue)) or "none"
+            raise ValueError(f"unknown defect {', '.join(unknown)}; the catalogue has: {known}")
+        return cls(service, base_port, run_dir, profile, build, topology_path, topology, chosen)
 
     @property
     def fragile(self) -> bool:
         """The badly built platform: protections off (see README, 'The fragile profile')."""
         return self.profile == "fragile"
+
+    def has(self, defect: str) -> bool:
+        """Is this catalogued defect switched on? The fragile profile has every one."""
+        if defect not in (self.topology.get("defects") or {}):
+            raise ValueError(f"{defect!r} is not in the topology's defect catalogue")
+        return self.fragile or defect in self.defects_on
 
     @property
     def role(self) -> str:

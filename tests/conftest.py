@@ -20,3 +20,14 @@ def harness_exe() -> Path:
 
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The defect matrix (tests/e2e/test_defects.py), when those tests ran."""
+    matrix = sys.modules.get("tests.e2e.test_defects")
+    rows: dict[str, tuple[str, str]] = getattr(matrix, "MATRIX", {})
+    if not rows:
+        return
+    terminalreporter.section("defect matrix: defect -> scenario: what failed (--fail-fast)")
+    for defect, (scenario, failed) in sorted(rows.items()):
+        terminalreporter.write_line(f"{defect:30} {scenario:22} {failed[:160]}")

@@ -153,16 +153,20 @@ def execute(
     check_report_dir(options.report_dir)
     if options.gateway:
         _check_attachable(scenarios, options)
+    topologies: dict[str, Topology] = {}
+    for scenario in scenarios:
+        path = str(scenario.topology or DEFAULT_TOPOLOGY)
+        topology = topologies.setdefault(path, load_topology(Path(path)))
+        if problems := topology.defect_problems(options.defects):
+            raise ConfigError(f"{scenario.name}: " + "; ".join(problems))
     run_id = new_run_id()
     run_dir = (options.report_dir / run_id).resolve()
     records: list[RunRecord] = []
     view.say(f"run {run_id}: {len(scenarios)} scenario(s), time scale {options.time_scale:g}")
-    topologies: dict[str, Topology] = {}
     try:
         with _sigterm_interrupts():
             for scenario in scenarios:
-                path = str(scenario.topology or DEFAULT_TOPOLOGY)
-                topology = topologies.setdefault(path, load_topology(Path(path)))
+                topology = topologies[str(scenario.topology or DEFAULT_TOPOLOGY)]
                 records.append(_one(scenario, topology, run_id, run_dir, options, view))
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted):  # the scenario's record so far is reported too
@@ -210,6 +214,8 @@ def open_platform(
     down()."""
     if options.gateway:
         return Platform.attach(topology, options.gateway, options.toxiproxy_url, echo=echo)
+    if problems := topology.defect_problems(options.defects):
+        raise ConfigError("; ".join(problems))
     chosen = options.profile or profile or topology.profiles[0]
     if chosen not in topology.profiles:
         raise ConfigError(
@@ -226,7 +232,8 @@ def open_platform(
         backend=options.backend,
         defects=options.defects,
     )
-    echo(f"bringing the platform up ({chosen}, {options.backend} backend)")
+    shown = chosen + "".join(f" + {name}" for name in options.defects)
+    echo(f"bringing the platform up ({shown}, {options.backend} backend)")
     plat.up()
     return plat
 

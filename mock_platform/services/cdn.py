@@ -94,7 +94,9 @@ def create_origin(settings: Settings) -> Any:
 class Edge:
     def __init__(self, settings: Settings, kit: ServiceKit) -> None:
         self.settings = settings
-        self.origin = link_client(settings, "cdn-origin", 10.0 if settings.fragile else 1.0)
+        self.origin = link_client(
+            settings, "cdn-origin", 10.0 if settings.has("cdn-long-origin-timeout") else 1.0
+        )
         self.catalog = link_client(settings, "cdn-catalog", 1.0)
         kit.on_close(self.origin.aclose)
         kit.on_close(self.catalog.aclose)
@@ -112,7 +114,7 @@ class Edge:
         except _NotPlayable as exc:
             return json_error(404, str(exc))
         except httpx.HTTPError:
-            if cached is not None and not self.settings.fragile:
+            if cached is not None and not self.settings.has("cdn-no-stale-if-error"):
                 self.stale_served += 1
                 age = f"{time.monotonic() - cached[1]:.0f}"
                 return serve_range(cached[0], range_header, {"X-Cache": "STALE", "Age": age})

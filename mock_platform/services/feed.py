@@ -36,12 +36,12 @@ STALE_LAG_S = 5.0
 class Feed:
     def __init__(self, settings: Settings, kit: ServiceKit) -> None:
         self.settings = settings
-        fragile = settings.fragile
+        patient = settings.has("feed-long-timeouts")
         region = settings.service
         self.replica = link_client(
-            settings, f"{region}-catalog", 10.0 if fragile else REPLICA_TIMEOUT_S
+            settings, f"{region}-catalog", 10.0 if patient else REPLICA_TIMEOUT_S
         )
-        self.metrics = link_client(settings, f"{region}-metrics", 10.0 if fragile else 0.3)
+        self.metrics = link_client(settings, f"{region}-metrics", 10.0 if patient else 0.3)
         kit.on_close(self.replica.aclose)
         kit.on_close(self.metrics.aclose)
         self.candidates: list[dict[str, Any]] = []
@@ -56,11 +56,11 @@ class Feed:
         degraded, lag = False, 0.0
         try:
             candidates = await self._candidates()
-            # The fragile feed never asks how far behind its replica is: it serves old
-            # content as if it were current (the bug under test).
-            lag = 0.0 if self.settings.fragile else await self._lag()
+            # This defect never asks how far behind its replica is: it serves old content
+            # as if it were current.
+            lag = 0.0 if self.settings.has("feed-ignores-replica-lag") else await self._lag()
         except httpx.HTTPError as exc:
-            if self.settings.fragile or self.candidates_at is None:
+            if self.settings.has("feed-no-last-good") or self.candidates_at is None:
                 self.served.add(False, 0)
                 return json_error(
                     503, f"feed unavailable: the catalog replica failed ({type(exc).__name__})", 2

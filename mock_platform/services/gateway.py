@@ -9,8 +9,11 @@ failure partial.
 
 Search failures become cached results marked degraded, or a fast 503 + Retry-After. Events
 are acknowledged into a durable outbox and shipped in batches, so a slow metrics service never
-slows a user and loses nothing. The fragile profile shares one small pool across upstreams,
-waits long, retries everything three times and never sheds: a slow search then starves the feed.
+slows a user and loses nothing. Catalogued defects switch each protection off on its own
+(gateway-shared-pool, -no-bulkhead, -retry-storm, -no-breaker, -no-failover, -no-shedding,
+search-no-stale-cache, events-fire-and-forget); the fragile profile has them all: one small
+pool across upstreams, long waits, three tries of everything, no shedding, so a slow search
+starves the feed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -66,7 +70,12 @@ class Upstream:
     """One upstream behind one link: pool, timeout, breaker, retries."""
 
     def __init__(
-        self, name: str, client: httpx.AsyncClient, base_url: str, fragile: bool, limit: int = 64
+        self,
+        name: str,
+        client: httpx.AsyncClient,
+        base_url: str,
+        settings: Settings,
+        limit: int = 64,
     ) -> None:
         self.name = name
         self.limit = limit  # bulkhead: calls in flight to this upstream at most
@@ -74,14 +83,17 @@ class Upstream:
         self.observer: Callable[[bool, float], None] | None = None
         self.client = client
         self.base_url = base_url  # "" when the client already points at the link
-        self.fragile = fragile
-        self.breaker = CircuitBreaker()
+        self.bulkhead = not settings.has("gateway-no-bulkhead")
+        self.storm = settings.has("gateway-retry-storm")  # 3 tries, no budget, no backoff
+        self.guarded = not settings.has("gateway-no-breaker")
+        stuck = settings.has("breaker-never-half-opens")  # open once, open for good
+        self.breaker = CircuitBreaker(open_s=math.inf) if stuck else CircuitBreaker()
         self.budget = RetryBudget()
         self.calls = 0  # requests the gateway made of this upstream (before retries)
         self.attempts = 0  # tries, retries included: attempts / calls is the amplification
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if not self.fragile and self.active >= self.limit:
+        if self.bulkhead and self.active >= self.limit:
             # A full bulkhead rejects at once instead of queueing for a connection.
             raise UpstreamFailed(self.name, "too many requests in flight (bulkhead full)")
         self.active += 1
@@ -92,15 +104,15 @@ class Upstream:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         retryable = method == "GET"
-        attempts = 3 if self.fragile else (2 if retryable else 1)
+        attempts = 3 if self.storm else (2 if retryable else 1)
         self.calls += 1
         self.budget.request()
         last = "no attempt"
         answered: httpx.Response | None = None
         for attempt in range(attempts):
-            if not self.fragile and not self.breaker.allow():
+            if self.guarded and not self.breaker.allow():
                 raise UpstreamFailed(self.name, "circuit open")
-            if attempt and not self.fragile:
+            if attempt and not self.storm:
                 if not self.budget.try_retry():
                     if answered is not None:
                         return answered  # no retry left: the upstream's own answer
@@ -113,7 +125,7 @@ class Upstream:
             except httpx.TimeoutException:
                 last = "timed out"
                 self._record(False, started)
-                if not self.fragile:
+                if not self.storm:
                     break  # the deadline is spent: a retry would only double the wait
                 continue
             except httpx.HTTPError as exc:
@@ -132,7 +144,7 @@ class Upstream:
         raise UpstreamFailed(self.name, last)
 
     def _record(self, ok: bool, started: float, breaker_ok: bool | None = None) -> None:
-        if not self.fragile:  # the fragile gateway has no breaker at all
+        if self.guarded:  # gateway-no-breaker has no breaker at all
             self.breaker.record(ok if breaker_ok is None else breaker_ok)
         if self.observer is not None:  # every attempt counts: a retry must not hide a 500
             self.observer(ok, time.monotonic() - started)
@@ -157,9 +169,8 @@ class Gateway:
     def __init__(self, settings: Settings, kit: ServiceKit) -> None:
         self.settings = settings
         self.kit = kit
-        fragile = settings.fragile
         shared: httpx.AsyncClient | None = None
-        if fragile:
+        if settings.has("gateway-shared-pool"):
             shared = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=10))
             kit.on_close(shared.aclose)
         timeouts = {
@@ -183,11 +194,11 @@ class Gateway:
         self.upstreams: dict[str, Upstream] = {}
         for name, link in links.items():
             if shared is not None:
-                self.upstreams[name] = Upstream(name, shared, settings.link_url(link), True)
+                self.upstreams[name] = Upstream(name, shared, settings.link_url(link), settings)
                 continue
             client = link_client(settings, link, timeouts[name], pool=64)
             kit.on_close(client.aclose)
-            self.upstreams[name] = Upstream(name, client, "", False)
+            self.upstreams[name] = Upstream(name, client, "", settings)
         canary_health = link_client(settings, "gateway-search-canary", 1.0, pool=2)
         kit.on_close(canary_health.aclose)
         self.rollouts = RolloutController(settings, {"search-canary": canary_health})
@@ -198,10 +209,13 @@ class Gateway:
             )
         spec = dict(settings.own.get("failover", {}).get("feed") or {})
         regions = list(spec.pop("regions", ["feed-a", "feed-b"]))
+        if settings.has("region-never-fails-back"):  # the hold-down never ends
+            spec["hold_s"] = math.inf
         self.regions = RegionSelector(
             regions, {r: self.upstreams[r].client for r in regions}, **spec
         )
-        if not settings.fragile:  # the fragile gateway has no failover
+        self.failover = not settings.has("gateway-no-failover")
+        if self.failover:
             kit.every(self.regions.interval_s, self.regions.check_all)
         self.metrics = link_client(settings, "gateway-metrics", 2.0)
         kit.on_close(self.metrics.aclose)
@@ -212,12 +226,13 @@ class Gateway:
         self._sending: set[asyncio.Task[None]] = set()
         self.in_flight = 0
         self.shed = 0
+        self.shedding = not settings.has("gateway-no-shedding")
         kit.every(0.2, self.ship_events)
 
     # -- protections ---------------------------------------------------------------------
 
     def admit(self) -> Response | None:
-        if not self.settings.fragile and self.in_flight >= MAX_IN_FLIGHT:
+        if self.shedding and self.in_flight >= MAX_IN_FLIGHT:
             self.shed += 1
             return json_error(503, "overloaded: shedding load", 1)
         return None
@@ -241,11 +256,11 @@ class Gateway:
     # -- feed: the active region, one retry on the other -----------------------------------
 
     async def feed(self, params: dict[str, Any]) -> Response:
-        region = "feed-a" if self.settings.fragile else self.regions.active
+        region = self.regions.active if self.failover else "feed-a"
         try:
             return _passthrough(await self.upstreams[region].call("GET", "/feed", params=params))
         except UpstreamFailed as exc:
-            other = None if self.settings.fragile else self.regions.fallback()
+            other = self.regions.fallback() if self.failover else None
             if other is None:
                 return json_error(exc.status, f"feed unavailable: {exc.reason}", 2)
         try:
@@ -266,7 +281,8 @@ class Gateway:
         try:
             response = await self._search_call(q, limit)
         except UpstreamFailed as exc:
-            cached = None if self.settings.fragile else self.search_cache.get(key)
+            stale_ok = not self.settings.has("search-no-stale-cache")
+            cached = self.search_cache.get(key) if stale_ok else None
             if cached is not None:
                 self.search_served.add(False, 0)
                 body = {**json.loads(cached), "degraded": True, "reason": exc.reason}
@@ -284,8 +300,8 @@ class Gateway:
 
     async def event(self, video_id: str, kind: str, event_id: str | None) -> Response:
         event = {"event_id": event_id or uuid.uuid4().hex, "video_id": video_id, "kind": kind}
-        if self.settings.fragile:
-            # Fire and forget: lost if metrics is slow or down (the bug under test).
+        if self.settings.has("events-fire-and-forget"):
+            # Fire and forget: lost if metrics is slow or down.
             task = asyncio.create_task(self._send_once([event]))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
@@ -301,7 +317,7 @@ class Gateway:
             await self.metrics.post("/events", json=events, timeout=0.5)
 
     async def ship_events(self) -> None:
-        if self.settings.fragile:
+        if self.settings.has("events-fire-and-forget"):
             return
         batch = await self.outbox.all(
             "SELECT event_id, video_id, kind FROM outbox ORDER BY at LIMIT 500"

@@ -10,7 +10,8 @@
     gateway --GET /status, /status.json (gateway-status)--> status
 
 A signal that cannot be read counts against its component (degraded), never as healthy.
-The fragile profile reports only full outages: it is the status page that "said nothing".
+With status-outages-only (the fragile profile has it) it reports only full outages: it is the
+status page that "said nothing".
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ ERROR_OUTAGE, ERROR_DEGRADED = 0.5, 0.05
 QUEUE_AGE_S, LAG_S, COUNTERS_AGE_S, SLOW_P95_S = 10.0, 5.0, 10.0, 2.5
 
 
-def judge(signals: dict[str, Any], fragile: bool) -> dict[str, tuple[str, str]]:
+def judge(signals: dict[str, Any], outages_only: bool) -> dict[str, tuple[str, str]]:
     """Signals -> {component: (state, reason)}. Pure: unit-tested without sockets."""
     gateway = signals.get("gateway")
     verdicts: dict[str, tuple[str, str]] = {}
@@ -76,7 +77,7 @@ def judge(signals: dict[str, Any], fragile: bool) -> dict[str, tuple[str, str]]:
                 if gateway.get("search_degraded_ratio", 0.0) >= 0.1:
                     problems.append(("degraded", "serving cached results"))
         problems += _component_problems(component, signals, gateway)
-        if fragile:
+        if outages_only:
             problems = [p for p in problems if p[0] == "outage"]
         if not problems:
             verdicts[component] = ("operational", "")
@@ -156,7 +157,8 @@ class StatusPage:
         gateway = signals.get("gateway") or {}
         self.rollouts = list(gateway.get("rollouts") or self.rollouts)
         self.feed_regions = dict(gateway.get("feed_regions") or self.feed_regions)
-        for component, (state, reason) in judge(signals, self.settings.fragile).items():
+        outages_only = self.settings.has("status-outages-only")
+        for component, (state, reason) in judge(signals, outages_only).items():
             current = self.states[component]
             if state != current["state"]:
                 self.incidents.append(

@@ -1,5 +1,6 @@
-"""The scenario library, each scenario through the real CLI against both profiles: PASS on the
-normal platform, FAIL on the fragile one with the expectation the scenario is about named.
+"""The scenario library, each scenario through the real CLI: PASS on the normal platform; and
+FAIL on the fragile one, in full, for the scenarios whose point is an invariant (the defect
+matrix in tests/e2e/test_defects.py shows each scenario failing on a named defect).
 
 Each runs at its declared floor, ``min_time_scale``: the smallest time scale its platform
 reaction times allow (a status page needs about 11 s to call a queue delayed, whatever the
@@ -18,27 +19,16 @@ from tests.e2e.test_run import REPO, _harness_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# The fragile side runs with --fail-fast, as a CI gate would: scenario -> the failures it may
-# stop on, one of these at least (substrings of failed names; the first one decided can
-# depend on which deadline comes first).
-FAIL_FAST = {
-    "upload-cdn-degraded": ["p95 upload", "status upload"],
-    "feed-replication-lag": ["probe feed_state", "status feed"],
-    "cdn-edge-outage": ["error_rate play"],
-    "region-failover": ["failover feed to feed-b", "throughput feed"],
-    "canary-bad-release": ["rollout search rolled_back", "error_rate search"],
-    "canary-good-release": ["error_rate search"],
-    "retry-storm": ["probe retry_ratio", "p95 feed"],
-    # its status, unreviewed and lost-event failures are each judged by a full run below
-    "weekend-outage": ["status feed", "probe feed_state"],
-}
-# What these are about is an invariant, judged only when a run goes to its end: they run in
-# full, and must fail on all of these.
+# Every scenario of the library but search-outage (tests/e2e/test_run.py runs it).
+LIBRARY = sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml") if p.stem != "search-outage")
+# How each scenario fails for its reason is shown one named defect at a time by the defect
+# matrix (tests/e2e/test_defects.py, --fail-fast). The fragile profile (every defect at once)
+# runs in full here where what the scenario is about is an invariant, judged only at the end:
+# it must fail on all of these.
 FULL_RUN = {
     "moderation-frozen": ["nothing_published_unmoderated", "status moderation"],
     "metrics-delayed": ["no_lost_events", "p95 feed", "status metrics"],
 }
-LIBRARY = sorted({**FAIL_FAST, **FULL_RUN})
 
 
 def floor(name: str) -> str:
@@ -70,18 +60,6 @@ def test_the_scenario_passes_on_the_normal_platform(tmp_path: Path, name: str) -
     assert "Traceback" not in stderr
 
 
-@pytest.mark.parametrize("name", sorted(FAIL_FAST))
-def test_the_scenario_fails_fast_on_the_fragile_platform_for_its_reason(
-    tmp_path: Path, name: str
-) -> None:
-    code, stderr, journal = _run(tmp_path, name, "fragile", "--fail-fast")
-    failed = _failed(journal)
-    assert code == 1, (failed, journal["reason"], stderr[-2000:])
-    assert str(journal["stopped_early"]).startswith("--fail-fast: "), journal["reason"]
-    reasons = FAIL_FAST[name]
-    assert any(f.startswith(reason) for f in failed for reason in reasons), (reasons, failed)
-
-
 @pytest.mark.parametrize("name", sorted(FULL_RUN))
 def test_the_scenario_fails_on_the_fragile_platform_for_its_reason(
     tmp_path: Path, name: str
@@ -91,8 +69,3 @@ def test_the_scenario_fails_on_the_fragile_platform_for_its_reason(
     assert code == 1, (failed, journal["reason"], stderr[-2000:])
     for reason in FULL_RUN[name]:
         assert any(f.startswith(reason) for f in failed), (reason, failed)
-
-
-def test_every_shipped_scenario_is_in_the_library_tests() -> None:
-    shipped = {p.stem for p in (REPO / "scenarios").glob("*.yaml")}
-    assert shipped - {"search-outage"} == set(LIBRARY)  # search-outage: tests/e2e/test_run.py

@@ -3,6 +3,7 @@ environment and for harness bugs (with the traceback saved, one line on stderr).
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -98,3 +99,35 @@ def test_a_time_scale_below_a_scenarios_floor_is_refused_before_anything_starts(
     assert "search-outage" not in err  # its floor is 0.4: accepted
     assert "bringing the platform up" not in err
     assert not reports.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "scenarios/search-outage.yaml", "--defect", "gateway-shared-pol"],
+        ["gameday", "scenarios/search-outage.yaml", "--auto", "--defect", "gateway-shared-pol"],
+        ["platform", "up", "--defect", "gateway-retry-storm,gateway-shared-pol"],
+    ],
+)
+def test_an_unknown_defect_is_refused_with_a_suggestion_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert _main(monkeypatch, *argv, "--base-port", "29000") == 2
+    err = capsys.readouterr().err
+    assert "--defect gateway-shared-pol: unknown defect 'gateway-shared-pol'; did you mean" in err
+    assert "gateway-retry-storm" not in err.split("unknown")[0]  # the known one is fine
+    assert "bringing the platform up" not in err
+
+
+def test_harness_defects_lists_the_catalogue_with_what_catches_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _main(monkeypatch, "defects") == 0
+    out = capsys.readouterr().out
+    assert re.match(r"\d+ defects of shortvideo \(run with --defect NAME\[,NAME\]\):", out)
+    assert re.search(r"gateway-retry-storm +partial-faults +three tries", out)
+    assert "caught by search-outage: p95 search" in out

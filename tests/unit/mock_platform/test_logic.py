@@ -104,7 +104,7 @@ def _signals(**over: object) -> dict[str, object]:
 
 
 def test_all_quiet_is_operational() -> None:
-    assert {state for state, _ in judge(_signals(), fragile=False).values()} == {"operational"}
+    assert {state for state, _ in judge(_signals(), outages_only=False).values()} == {"operational"}
 
 
 def test_only_the_affected_component_changes() -> None:
