@@ -30,7 +30,8 @@ chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or d
 	$(if $(filter docker,$(BACKEND)),@PY=$(BIN)/python images/build.sh,)
 	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
 	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
-	  $(if $(BASE_PORT),--base-port $(BASE_PORT),) $(if $(FAIL_FAST),--fail-fast,)
+	  $(if $(BASE_PORT),--base-port $(BASE_PORT),) $(if $(FAIL_FAST),--fail-fast,) \
+	  $(if $(DEFECT),--defect $(DEFECT),)
 
 images: $(STAMP) ## build the docker backend's images locally (no registry needed)
 	@PY=$(BIN)/python images/build.sh
