@@ -15,7 +15,7 @@ import yaml
 
 from harness.topology import DEFAULT_TOPOLOGY, DefectCatch, load_topology
 from tests.e2e.test_run import REPO
-from tests.e2e.test_scenarios import _failed, _run
+from tests.e2e.test_scenarios import FRAGILE_FAST, _failed, _run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -48,5 +48,8 @@ def test_the_defect_fails_the_scenario_its_catalogue_names(tmp_path: Path, defec
 
 
 def test_every_scenario_catches_at_least_one_defect() -> None:
+    """...or, until one does reliably, fails on the fragile profile in test_scenarios.py."""
     shipped = {p.stem for p in (REPO / "scenarios").glob("*.yaml")}
-    assert {catch.scenario for catch in CAUGHT.values()} == shipped
+    catching = {catch.scenario for catch in CAUGHT.values()}
+    assert catching | set(FRAGILE_FAST) == shipped
+    assert not catching & set(FRAGILE_FAST), "caught by a defect: drop its fragile run"
