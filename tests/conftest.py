@@ -28,6 +28,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     rows: dict[str, tuple[str, str]] = getattr(matrix, "MATRIX", {})
     if not rows:
         return
-    terminalreporter.section("defect matrix: defect -> scenario: what failed (--fail-fast)")
+    terminalreporter.section("defect matrix: defect -> scenario: what failed")
     for defect, (scenario, failed) in sorted(rows.items()):
         terminalreporter.write_line(f"{defect:30} {scenario:22} {failed[:160]}")
