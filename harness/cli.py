@@ -141,11 +141,15 @@ def _defect_option(func: Any) -> Any:
         "defects",
         multiple=True,
         metavar="NAME[,NAME]",
-        callback=lambda _ctx, _param, value: tuple(
-            name.strip() for item in value for name in item.split(",") if name.strip()
-        ),
+        callback=lambda _ctx, _param, value: _defect_names(value),
         help="Start the platform with these catalogued defects on (harness defects lists them).",
     )(func)
+
+
+def _defect_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    from harness.topology import defect_names
+
+    return defect_names(values)
 
 
 def _topology(path: Path | None) -> Any:
@@ -599,8 +603,7 @@ def platform_up(
     try:
         plat.up()
         plat.write_state(run_dir / "platform.json")
-        shown = profile + "".join(f" + {name}" for name in defects)
-        _say(f"platform up ({shown}, {backend}) in {time.monotonic() - started:.1f} s")
+        _say(f"platform up ({plat.build_label}, {backend}) in {time.monotonic() - started:.1f} s")
         click.echo(f"entrypoint ({spec.entrypoint}): {plat.gateway_url}", color=False)
         page = spec.status_page
         if page is not None:
@@ -763,8 +766,7 @@ def _is_topology(path: Path) -> bool:
 
 def _profile(topology: Any, profile: str | None, defects: tuple[str, ...] = ()) -> str:
     """The profile to start (checked), and the --defect names checked against the topology."""
-    if problems := topology.defect_problems(defects):
-        raise ConfigError("; ".join(problems))
+    topology.require_defects(defects)
     chosen = profile or topology.profiles[0]
     if chosen not in topology.profiles:
         raise ConfigError(

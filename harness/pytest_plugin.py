@@ -38,7 +38,7 @@ from harness.platform import Platform
 from harness.record import Status
 from harness.scenario import Scenario, load_scenario
 from harness.scenario.model import Fault
-from harness.topology import DEFAULT_TOPOLOGY, load_topology
+from harness.topology import DEFAULT_TOPOLOGY, defect_names, load_topology
 from harness.yamlfile import YamlProblem, load_yaml
 
 __all__ = ["Traffic"]
@@ -88,12 +88,7 @@ def _options(config: pytest.Config) -> SessionOptions:
     return SessionOptions(
         topology=_topology_path(config),
         profile=config.getoption("chaos_profile"),
-        defects=tuple(
-            name.strip()
-            for item in config.getoption("chaos_defect")
-            for name in item.split(",")
-            if name.strip()
-        ),
+        defects=defect_names(config.getoption("chaos_defect")),
         time_scale=config.getoption("chaos_time_scale"),
         report_dir=Path(config.getoption("chaos_report_dir")),
         base_port=config.getoption("chaos_base_port"),

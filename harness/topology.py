@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import string
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -368,6 +369,11 @@ class DefectSpec(_Strict):
     )
 
 
+def defect_names(values: Iterable[str]) -> tuple[str, ...]:
+    """--defect a,b --defect c -> ("a", "b", "c")."""
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
 # -- the topology ------------------------------------------------------------------------
 
 
@@ -413,15 +419,19 @@ class Topology(_Strict):
             data["components"] = {str(c): str(c) for c in data["components"]}
         return data
 
-    def defect_problems(self, chosen: tuple[str, ...]) -> list[str]:
-        """Why these --defect names cannot be used with this topology (empty: they can)."""
+    def require_defects(self, chosen: tuple[str, ...]) -> None:
+        """Raise ConfigError (exit 2) unless the topology declares every --defect name."""
         if chosen and not self.defects:
-            return [f"--defect: the topology {self.name} declares no defects (its `defects:`)"]
-        return [
+            raise ConfigError(
+                f"--defect: the topology {self.name} declares no defects (its `defects:`)"
+            )
+        problems = [
             f"--defect {name}: {unknown('defect', name, self.defects)}"
             for name in chosen
             if name not in self.defects
         ]
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     # -- addresses of one running platform -----------------------------------------------
 

@@ -64,7 +64,8 @@ class Aborted(Exception):
 
 
 class _FailedFast(Exception):
-    """--fail-fast: an ended phase has certainly failed; the walk stops here."""
+    """--fail-fast: an expectation has certainly failed (in the running phase, or in one that
+    ended); the walk stops here."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -175,8 +176,7 @@ def run_timeline(
         record.event(clock.time(), kind, message)
         view.event(scenario.name, kind, message)
 
-    walker = _PhaseWalker(scenario, record, parts, view, gate, event)
-    walker.fail_fast = fail_fast
+    walker = _PhaseWalker(scenario, record, parts, view, gate, event, fail_fast)
     interrupted = False
     try:
         parts.invariants.before_run()
@@ -274,6 +274,7 @@ class _PhaseWalker:
         view: RunView,
         gate: PhaseGate | None,
         event: Callable[[str, str], None],
+        fail_fast: bool = False,
     ) -> None:
         self.scenario = scenario
         self.record = record
@@ -287,7 +288,7 @@ class _PhaseWalker:
         self._samples: list[Sample] = []
         self._samples_read = -math.inf
         self.load_started = 0.0
-        self.fail_fast = False
+        self.fail_fast = fail_fast
         self._unjudged: list[int] = []  # --fail-fast: ended phases not judged yet
         self.decided: list[Judgement] = []  # --fail-fast: failed for good in the cut phase
 

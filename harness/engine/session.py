@@ -154,11 +154,9 @@ def execute(
     if options.gateway:
         _check_attachable(scenarios, options)
     topologies: dict[str, Topology] = {}
-    for scenario in scenarios:
+    for scenario in scenarios:  # before anything starts: every --defect is declared
         path = str(scenario.topology or DEFAULT_TOPOLOGY)
-        topology = topologies.setdefault(path, load_topology(Path(path)))
-        if problems := topology.defect_problems(options.defects):
-            raise ConfigError(f"{scenario.name}: " + "; ".join(problems))
+        topologies.setdefault(path, load_topology(Path(path))).require_defects(options.defects)
     run_id = new_run_id()
     run_dir = (options.report_dir / run_id).resolve()
     records: list[RunRecord] = []
@@ -214,8 +212,7 @@ def open_platform(
     down()."""
     if options.gateway:
         return Platform.attach(topology, options.gateway, options.toxiproxy_url, echo=echo)
-    if problems := topology.defect_problems(options.defects):
-        raise ConfigError("; ".join(problems))
+    topology.require_defects(options.defects)
     chosen = options.profile or profile or topology.profiles[0]
     if chosen not in topology.profiles:
         raise ConfigError(
@@ -232,8 +229,7 @@ def open_platform(
         backend=options.backend,
         defects=options.defects,
     )
-    shown = chosen + "".join(f" + {name}" for name in options.defects)
-    echo(f"bringing the platform up ({shown}, {options.backend} backend)")
+    echo(f"bringing the platform up ({plat.build_label}, {options.backend} backend)")
     plat.up()
     return plat
 

@@ -43,7 +43,7 @@ def judge_phase(
     window: tuple[float, float],
     baseline: tuple[float, float] | None,
 ) -> list[Judgement]:
-    """The phase's expectations (the first phase's: the steady state before, too)."""
+    """The phase's own expectations, on its window (metrics) or its readings (observed)."""
     phase = scenario.phases[p_index]
     start, end = window
     results: list[Judgement] = []
@@ -68,8 +68,8 @@ def judge_ended_phase(
 
     windows: the phases that ended; samples: final up to the phase's end."""
     name = scenario.phases[p_index].name
-    baseline = windows.get(scenario.baseline_phase)
-    if baseline is None and scenario.baseline_phase in {p.name for p in scenario.phases}:
+    baseline = windows.get(scenario.baseline_phase)  # validation: always one of the phases
+    if baseline is None:
         return None
     results = judge_phase(scenario, p_index, samples, observed, windows[name], baseline)
     if p_index == 0:

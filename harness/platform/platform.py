@@ -167,6 +167,11 @@ class Platform:
         return plat
 
     @property
+    def build_label(self) -> str:
+        """The profile and the defects it starts with: ``normal + gateway-retry-storm``."""
+        return self.profile + "".join(f" + {name}" for name in self.defects)
+
+    @property
     def gateway_url(self) -> str:
         return self.topology.gateway_url(self.base_port)
 

@@ -227,6 +227,8 @@ class Gateway:
         self.in_flight = 0
         self.shed = 0
         self.shedding = not settings.has("gateway-no-shedding")
+        self.fire_and_forget = settings.has("events-fire-and-forget")
+        self.stale_ok = not settings.has("search-no-stale-cache")
         kit.every(0.2, self.ship_events)
 
     # -- protections ---------------------------------------------------------------------
@@ -281,8 +283,7 @@ class Gateway:
         try:
             response = await self._search_call(q, limit)
         except UpstreamFailed as exc:
-            stale_ok = not self.settings.has("search-no-stale-cache")
-            cached = self.search_cache.get(key) if stale_ok else None
+            cached = self.search_cache.get(key) if self.stale_ok else None
             if cached is not None:
                 self.search_served.add(False, 0)
                 body = {**json.loads(cached), "degraded": True, "reason": exc.reason}
@@ -300,8 +301,7 @@ class Gateway:
 
     async def event(self, video_id: str, kind: str, event_id: str | None) -> Response:
         event = {"event_id": event_id or uuid.uuid4().hex, "video_id": video_id, "kind": kind}
-        if self.settings.has("events-fire-and-forget"):
-            # Fire and forget: lost if metrics is slow or down.
+        if self.fire_and_forget:  # lost if metrics is slow or down
             task = asyncio.create_task(self._send_once([event]))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
@@ -317,7 +317,7 @@ class Gateway:
             await self.metrics.post("/events", json=events, timeout=0.5)
 
     async def ship_events(self) -> None:
-        if self.settings.has("events-fire-and-forget"):
+        if self.fire_and_forget:
             return
         batch = await self.outbox.all(
             "SELECT event_id, video_id, kind FROM outbox ORDER BY at LIMIT 500"
