@@ -118,11 +118,13 @@ def bench_run(run_args: tuple[str, ...]) -> None:
 @bench.command("backends")
 @click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option("--base-port", type=click.IntRange(1024, 64000), default=27000, show_default=True)
-def bench_backends(rounds: int, base_port: int) -> None:
-    """Platform start and stop: local processes against containers (--backend docker)."""
+@click.option("--docker", is_flag=True, help="Containers too (needs the engine and the images).")
+def bench_backends(rounds: int, base_port: int, docker: bool) -> None:
+    """Platform start, stop and idle memory: services forked from the topology's preload
+    against a fresh interpreter each (the reference), and containers with --docker."""
     from harness.bench.backends import measure_backends, render_backends
 
-    results = measure_backends(rounds, base_port, echo=_say)
+    results = measure_backends(rounds, base_port, echo=_say, docker=docker)
     click.echo(render_backends(results))
 
 

@@ -23,7 +23,7 @@ import string
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -376,6 +376,8 @@ def defect_names(values: Iterable[str]) -> tuple[str, ...]:
 
 # -- the topology ------------------------------------------------------------------------
 
+ModuleName = Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]
+
 
 class Topology(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -385,6 +387,13 @@ class Topology(_Strict):
     entrypoint: str
     profiles: list[str] = Field(default_factory=lambda: ["normal"], min_length=1)
     command: list[str] | None = Field(default=None, description="Default argv of a service")
+    preload: list[ModuleName] = Field(
+        default_factory=list,
+        description=(
+            "Python modules one process imports once; started services whose command is"
+            " {python} -m MODULE ... are forked from it (local backend)"
+        ),
+    )
     services: dict[str, ServiceSpec] = Field(min_length=1)
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     load: LoadSpec | None = None

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import concurrent.futures
 import sqlite3
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mock_platform.settings import Settings
 
 __all__ = [
+    "TLS",
     "Database",
     "RequestStats",
     "Window",
@@ -115,6 +117,12 @@ class Database:
         self._executor.shutdown()
 
 
+# One TLS context for every client (links are plain HTTP): httpx builds a new one per client
+# otherwise, reading the CA bundle each time (40 ms, 26 times at a platform's start). Made at
+# import, so services forked from a preloading process (the topology's preload) share it.
+TLS = ssl.create_default_context()
+
+
 def link_client(
     settings: Settings, link: str, timeout_s: float, pool: int = 50
 ) -> httpx.AsyncClient:
@@ -124,6 +132,7 @@ def link_client(
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.0)),
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         headers={"X-Caller": settings.service},
+        verify=TLS,
         trust_env=False,  # service-to-service calls never go through an HTTP proxy from env
     )
 

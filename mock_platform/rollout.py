@@ -97,7 +97,7 @@ def _die_with_parent() -> None:
 
 class RolloutController:
     def __init__(self, settings: Settings, canary_client: dict[str, httpx.AsyncClient]) -> None:
-        warm_up()  # the gateway's start pays for the statistics, not its first judgement
+        warm_up()  # the gateway's first seconds pay for the statistics, not its first judgement
         self.settings = settings
         self.slots = {
             str(spec["canary_of"]): name

@@ -19,11 +19,12 @@ __all__ = ["DEFAULT_TOPOLOGY", "Settings", "load_topology"]
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 PROFILES = ("normal", "fragile")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster at each start
 
 
 def load_topology(path: Path = DEFAULT_TOPOLOGY) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+        data = yaml.load(handle, Loader=_LOADER)  # a safe loader
     if not isinstance(data, dict) or "services" not in data or "links" not in data:
         raise ValueError(f"{path}: not a platform topology (needs services and links)")
     return data

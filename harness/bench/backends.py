@@ -1,12 +1,16 @@
-"""The docker backend against local processes: platform start (until every service is
-healthy) and stop, side by side, the two alternated so machine noise hits both alike.
+"""Platform start and stop, and what the idle platform holds, for each way of running it,
+alternated round by round so machine noise hits all alike.
 
-    for each round: Platform(local).up/down, then Platform(docker).up/down -> seconds
-    -> one table: local | docker | ratio, as medians over the rounds
+    ways: "fresh" (a new interpreter per service: the reference), "forked" (the topology's
+          preload: services forked from one process), "docker" (--docker: containers)
+    for each round, each way: Platform.up (until every service is healthy) -> idle memory of
+          the platform's processes (RSS, and PSS: shared pages counted once) -> Platform.down
+    -> one table: each way's median [min-max] beside the reference, and the ratio
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -14,47 +18,121 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.platform import Platform
-from harness.topology import DEFAULT_TOPOLOGY, load_topology
+from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
-__all__ = ["measure_backends", "render_backends"]
+__all__ = ["Round", "measure_backends", "render_backends"]
+
+REFERENCE = "fresh"
+_KIB = 1024
 
 
-def _one(backend: str, base_port: int, run_dir: Path) -> tuple[float, float]:
-    plat = Platform(load_topology(DEFAULT_TOPOLOGY), base_port, run_dir, backend=backend)
+@dataclasses.dataclass(frozen=True)
+class Round:
+    up_s: float
+    down_s: float
+    rss_mib: float  # every process of the platform (the proxy and the fork server included)
+    pss_mib: float  # the same, shared pages split between their sharers
+
+
+def _memory(pids: list[int]) -> tuple[float, float]:
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in ("Rss", "Pss"):
+                    kib = int(value.split()[0])
+                    rss, pss = (rss + kib, pss) if name == "Rss" else (rss, pss + kib)
+        except (OSError, ValueError, IndexError):
+            continue  # gone, or a container's process we may not read
+    return rss / _KIB, pss / _KIB
+
+
+def _platform_pids(plat: Platform) -> list[int]:
+    pids = [child.pid for child in plat.supervisor.children.values()]
+    server = getattr(plat.supervisor, "forkserver", None)
+    if server is not None and server.process is not None:
+        pids.append(server.process.pid)
+    return pids
+
+
+def _variant(way: str, topology: Topology) -> tuple[Topology, str]:
+    if way == "fresh":
+        return topology.model_copy(update={"preload": []}), "local"
+    if way == "forked":
+        return topology, "local"
+    return topology, "docker"
+
+
+def _one(way: str, topology: Topology, base_port: int, run_dir: Path) -> Round:
+    variant, backend = _variant(way, topology)
+    plat = Platform(variant, base_port, run_dir, backend=backend)
     started = time.perf_counter()
     try:
         plat.up()
         up_s = time.perf_counter() - started
+        time.sleep(1.0)  # idle: what start-up allocated and let go is given back
+        rss, pss = _memory(_platform_pids(plat))
     finally:
         stopping = time.perf_counter()
         plat.down()
-    return up_s, time.perf_counter() - stopping
+    return Round(up_s, time.perf_counter() - stopping, rss, pss)
 
 
 def measure_backends(
-    rounds: int, base_port: int, echo: Callable[[str], None]
-) -> dict[str, dict[str, list[float]]]:
-    """backend -> {"up": [s...], "down": [s...]}"""
-    results: dict[str, dict[str, list[float]]] = {
-        b: {"up": [], "down": []} for b in ("local", "docker")
-    }
+    rounds: int,
+    base_port: int,
+    echo: Callable[[str], None],
+    docker: bool = False,
+    topology: Topology | None = None,
+) -> dict[str, list[Round]]:
+    """way -> its rounds; the ways alternate within each round."""
+    topo = topology or load_topology(DEFAULT_TOPOLOGY)
+    ways = ["fresh", "forked"] + (["docker"] if docker else [])
+    if not topo.preload:
+        ways.remove("forked")
+    results: dict[str, list[Round]] = {way: [] for way in ways}
     with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
         for index in range(rounds):
-            for backend in ("local", "docker"):
-                up_s, down_s = _one(backend, base_port, Path(tmp) / f"{backend}-{index}")
-                results[backend]["up"].append(up_s)
-                results[backend]["down"].append(down_s)
-                echo(f"round {index + 1}/{rounds} {backend}: up {up_s:.1f} s, down {down_s:.1f} s")
+            for way in ways:
+                one = _one(way, topo, base_port, Path(tmp) / f"{way}-{index}")
+                results[way].append(one)
+                echo(
+                    f"round {index + 1}/{rounds} {way}: up {one.up_s:.2f} s,"
+                    f" down {one.down_s:.2f} s, RSS {one.rss_mib:.0f} MiB,"
+                    f" PSS {one.pss_mib:.0f} MiB"
+                )
     return results
 
 
-def render_backends(results: dict[str, dict[str, list[float]]]) -> str:
-    lines = [
-        f"{'median of ' + str(len(results['local']['up'])) + ' rounds':28} {'local':>9}"
-        f" {'docker':>9} {'ratio':>7}"
-    ]
-    for key, label in (("up", "start, until all healthy"), ("down", "stop, everything removed")):
-        local = statistics.median(results["local"][key])
-        docker = statistics.median(results["docker"][key])
-        lines.append(f"{label:28} {local:8.1f}s {docker:8.1f}s {docker / local:6.2f}x")
+def _cell(values: list[float], unit: str) -> str:
+    digits = 2 if unit == "s" else 0
+    return (
+        f"{statistics.median(values):.{digits}f}{unit}"
+        f" [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+    )
+
+
+def render_backends(results: dict[str, list[Round]]) -> str:
+    """Medians [min-max] per way; ratio: each way's median over the reference's."""
+    ways = list(results)
+    rounds = len(results[ways[0]])
+    width = 24
+    head = f"{'median [min-max] of ' + str(rounds):30}" + "".join(f"{w:>{width}}" for w in ways)
+    lines = [head + "".join(f"{w + '/' + REFERENCE:>14}" for w in ways if w != REFERENCE)]
+    rows = (
+        ("start, until all healthy", "up_s", "s"),
+        ("stop, everything removed", "down_s", "s"),
+        ("idle RSS (shared: n times)", "rss_mib", " MiB"),
+        ("idle PSS (shared: once)", "pss_mib", " MiB"),
+    )
+    for label, field, unit in rows:
+        values = {w: [getattr(r, field) for r in results[w]] for w in ways}
+        line = f"{label:30}" + "".join(f"{_cell(values[w], unit):>{width}}" for w in ways)
+        reference = statistics.median(values[REFERENCE]) if REFERENCE in values else 0.0
+        for w in ways:
+            if w != REFERENCE:
+                ratio = statistics.median(values[w]) / reference if reference else 0.0
+                line += f"{ratio:13.2f}x"
+        lines.append(line)
     return "\n".join(lines)

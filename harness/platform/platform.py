@@ -43,6 +43,7 @@ from harness.platform.containers import (
     require_image,
     sweep_dead_owners,
 )
+from harness.platform.forked import ForkServerError
 from harness.platform.supervisor import Supervisor
 from harness.topology import Topology
 
@@ -111,7 +112,7 @@ class Platform:
             self.supervisor = ContainerSupervisor(self.run_dir / "logs", self.run_dir)
             self.python = PYTHON
         else:
-            self.supervisor = Supervisor(self.run_dir / "logs")
+            self.supervisor = Supervisor(self.run_dir / "logs", topology.preload)
             self.python = sys.executable
         self.echo = echo
         self.seed = seed
@@ -201,6 +202,8 @@ class Platform:
         (self.run_dir / "data").mkdir(exist_ok=True)
         shutil.copyfile(self.topology.path, self.topology_copy)
         try:
+            if isinstance(self.supervisor, Supervisor):
+                self.supervisor.warm_up()  # its imports overlap the proxy's start
             self._start_proxy()
             self._populate()
             self._start_services()
@@ -227,7 +230,7 @@ class Platform:
                 argv = ["-host=127.0.0.1", f"-port={port}"]
             self.supervisor.start("proxy", argv, image=PROXY_IMAGE)
         else:
-            self.supervisor.start("proxy", argv)
+            self.supervisor.start("proxy", argv, fork=False)  # ours, not the platform's code
         self._wait(lambda: self.toxiproxy().is_running(), "the proxy API", "proxy")
         self.echo(f"proxy API at {self.proxy_url}")
 
@@ -275,7 +278,13 @@ class Platform:
         if isinstance(self.supervisor, ContainerSupervisor):
             require_image(self.supervisor.client, IMAGE)
         for service in self.topology.started_services:
+            self._start(service)
+
+    def _start(self, service: str) -> None:
+        try:
             self.supervisor.start(service, self.service_argv(service), self.service_env(service))
+        except ForkServerError as exc:
+            raise PlatformError(f"cannot start {service}: {exc}") from None
 
     def _ours(self, service: str) -> None:
         if self.attached:
@@ -294,7 +303,7 @@ class Platform:
         """Stop (or reap a killed) service and start it again; wait until it is healthy."""
         self._ours(service)
         self.supervisor.stop(service)
-        self.supervisor.start(service, self.service_argv(service), self.service_env(service))
+        self._start(service)
         deadline = time.monotonic() + wait_s
         while not self._healthy(service):
             if not self.supervisor.children[service].alive():

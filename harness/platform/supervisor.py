@@ -2,7 +2,10 @@
 
 Supervisor.start(name, argv) -> Child (own log file; dies with the harness, even paused:
                                a SIGKILL death signal, see harness/pids.py)
-Supervisor.stop_all(): resume paused children, SIGTERM, wait, SIGKILL the stubborn ones
+    ``python -m MODULE`` with a ``preload`` -> forked from the fork server (forked.py), which
+    imported the platform's code once; anything else -> a subprocess of its own
+Supervisor.stop_all(): resume paused children, SIGTERM, wait, SIGKILL the stubborn ones; then
+                       the fork server
 """
 
 from __future__ import annotations
@@ -12,19 +15,37 @@ import dataclasses
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 from harness.pids import die_with_parent, register_child
+from harness.platform.forked import ForkServer, forkable
 
-__all__ = ["Child", "Supervisor"]
+__all__ = ["Child", "Process", "Supervisor"]
+
+
+class Process(Protocol):
+    """What the supervisor needs of a child: subprocess.Popen or a ForkedProcess."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
 
 
 @dataclasses.dataclass
 class Child:
     name: str
     argv: list[str]
-    process: subprocess.Popen[bytes]
+    process: Process
     log_path: Path
     paused: bool = False
 
@@ -47,22 +68,41 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, preload: list[str] | None = None) -> None:
         self.log_dir = log_dir
         self.children: dict[str, Child] = {}
+        self.preload = preload or []
+        self.forkserver: ForkServer | None = None
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+    def warm_up(self) -> None:
+        """Start the fork server (if there is a preload): it imports while other work goes on."""
+        if self.preload and (self.forkserver is None or not self.forkserver.running()):
+            self.forkserver = ForkServer(self.preload)
+            server = self.forkserver.start(self.log_dir / "forkserver.log")
+            register_child("forkserver", server.pid, self.forkserver.argv)
+
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, fork: bool = True
+    ) -> Child:
+        """Start ``name``; ``fork``: from the fork server when it preloads and argv allows."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
-            )
+        process: Process
+        command = forkable(argv, sys.executable) if self.preload and fork else None
+        if command is not None:
+            self.warm_up()
+            assert self.forkserver is not None
+            process = self.forkserver.fork(name, *command, env or {}, log_path)
+        else:
+            with log_path.open("ab") as log:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **(env or {})},
+                    preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
+                )
         register_child(name, process.pid, argv)
         child = Child(name, argv, process, log_path)
         self.children[name] = child
@@ -110,3 +150,6 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+        if self.forkserver is not None:
+            self.forkserver.stop(grace_s)
+            self.forkserver = None

@@ -36,7 +36,7 @@ from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mock_platform.common import Database, Window, json_error, link_client
+from mock_platform.common import TLS, Database, Window, json_error, link_client
 from mock_platform.failover import RegionSelector
 from mock_platform.kit import ServiceKit
 from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
@@ -171,7 +171,9 @@ class Gateway:
         self.kit = kit
         shared: httpx.AsyncClient | None = None
         if settings.has("gateway-shared-pool"):
-            shared = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=10))
+            shared = httpx.AsyncClient(
+                timeout=10.0, limits=httpx.Limits(max_connections=10), verify=TLS
+            )
             kit.on_close(shared.aclose)
         timeouts = {
             "upload": 10.0,

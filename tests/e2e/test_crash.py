@@ -48,8 +48,11 @@ phases:
   - {name: only, duration: 4s}
 """
 _RNG = random.Random(20261202)
-# seconds after the run is announced: start-up, warm-up and each phase (seeded, replayable)
-KILL_MOMENTS = sorted(round(_RNG.uniform(lo, lo + 3.5), 2) for lo in range(1, 41, 4))
+_STARTS = [1 + 3.6 * i for i in range(10)]
+# seconds after the run is announced (seeded, replayable), one in each 3.6 s of the run: the
+# platform's start (about 4 s), Locust's (2.5 s), warm-up, each phase, the judgement and the
+# reports (the whole run takes about 38 s here)
+KILL_MOMENTS = sorted(round(_RNG.uniform(lo, lo + 3.6), 2) for lo in _STARTS)
 
 
 def _harness(*args: str) -> list[str]:

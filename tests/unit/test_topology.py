@@ -110,6 +110,7 @@ def test_a_team_topology_with_external_services_and_every_probe_kind(tmp_path: P
         (('{url: "{entrypoint}/orders/{ref}"', '{url: "{entrypont}/orders/{ref}"'), "entrypont"),
         (("check: no_lost_writes", "check: no_lost_anything"), "no_lost_writes"),
         (("name: shop", "name: Shop Platform"), "should match pattern"),
+        (("name: shop", "name: shop\npreload: [shop.app, 'shop app']"), "should match pattern"),
     ],
 )
 def test_each_mistake_is_named_with_its_line(
