@@ -10,6 +10,7 @@ This layer only translates; every rule about proxies and toxics lives in the col
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 from typing import Any
 
@@ -31,6 +32,11 @@ __all__ = ["create_api", "proxy_json", "toxic_json"]
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
+DEFAULT_LISTEN = "127.0.0.1:0"  # a proxy created without ``listen``: a free loopback port
+# What GET /version says: the Toxiproxy release whose API this one matches, as semver, with
+# ours as build metadata (``2.12.0+shortvideo-chaos.0.1.0``): a client that compares versions
+# to decide what the server supports sees 2.12.0; a person (or the harness) sees which it is.
+TOXIPROXY_API = "2.12.0"
 
 
 def toxic_json(entry: ToxicEntry) -> dict[str, Any]:
@@ -129,7 +135,7 @@ class _Api:
         return proxy_json(proxy, self.collection.toxics[proxy.name])
 
     async def version_(self, request: Request) -> Response:
-        body = f'{{"version": "{self.version}"}}\n'.encode()
+        body = f'{{"version": "{TOXIPROXY_API}+shortvideo-chaos.{self.version}"}}\n'.encode()
         return Response(body, media_type="application/json;charset=utf-8")
 
     async def metrics_(self, request: Request) -> Response:
@@ -149,6 +155,8 @@ class _Api:
             raise ApiError.missing_field("name")
         if not spec.upstream:
             raise ApiError.missing_field("upstream")
+        if not spec.listen:  # Toxiproxy: a free port on every interface; ours: on loopback
+            spec = dataclasses.replace(spec, listen=DEFAULT_LISTEN)
         proxy = await self.collection.create(spec)
         return _json(self._proxy_json(proxy), 201)
 

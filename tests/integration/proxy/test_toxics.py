@@ -257,6 +257,43 @@ def test_slicer_keeps_data_and_spaces_pieces(client: ToxiproxyClient, echo_proxy
     assert time.monotonic() - start >= 23 * 0.0095  # 24 pieces, 10 ms apart
 
 
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {},  # average_size 0: Toxiproxy 2.12 accepts it, then overflows its stack
+        {"average_size": 10, "size_variation": 20},  # likewise
+        {"average_size": 10, "delay": -5},  # a negative delay counts as none
+    ],
+)
+def test_slicer_values_toxiproxy_accepts_keep_every_byte(
+    client: ToxiproxyClient, echo_proxy: str, attributes: dict[str, int]
+) -> None:
+    client.add_toxic("echo", "slicer", attributes=attributes)
+    payload = os.urandom(50_000)
+    with connect(echo_proxy, timeout=5) as sock:
+        threading.Thread(target=sock.sendall, args=(payload,), daemon=True).start()
+        assert recv_exactly(sock, len(payload)) == payload
+    assert client.toxics("echo")[0].attributes == {
+        "average_size": 0,
+        "size_variation": 0,
+        "delay": 0,
+        **attributes,
+    }
+
+
+def test_a_negative_bandwidth_holds_data_like_rate_0(
+    client: ToxiproxyClient, echo_proxy: str
+) -> None:
+    client.add_toxic("echo", "bandwidth", attributes={"rate": -5})  # Toxiproxy 2.12: a panic
+    with connect(echo_proxy, timeout=0.5) as sock:
+        sock.sendall(b"held")
+        with pytest.raises(TimeoutError):
+            sock.recv(10)
+    client.remove_toxic("echo", "bandwidth_downstream")
+    with connect(echo_proxy, timeout=3) as sock:
+        assert _round_trip(sock) >= 0  # the server is fine
+
+
 def test_limit_data_cuts_and_closes(client: ToxiproxyClient, sink_server: TcpServer) -> None:
     proxy = client.create_proxy("lim", sink_server.address)
     client.add_toxic("lim", "limit_data", stream="upstream", attributes={"bytes": 10})

@@ -78,16 +78,41 @@ def test_null_and_unknown_keys_keep_current_values() -> None:
     variation=st.integers(min_value=-5, max_value=60),
     delay=st.integers(min_value=-5, max_value=5),
 )
-def test_slicer_accepts_exactly_the_safe_configurations(
+def test_slicer_accepts_every_configuration_toxiproxy_accepts(
     average: int, variation: int, delay: int
 ) -> None:
     raw = {"average_size": average, "size_variation": variation, "delay": delay}
-    safe = average >= 1 and 0 <= variation <= average and delay >= 0
-    if safe:
-        assert isinstance(decode_attributes(SlicerToxic, None, raw), SlicerToxic)
-    else:
-        with pytest.raises(InvalidAttributes):
-            decode_attributes(SlicerToxic, None, raw)
+    toxic = decode_attributes(SlicerToxic, None, raw)
+    assert isinstance(toxic, SlicerToxic)
+    assert toxic.attributes() == raw  # shown as given, as Toxiproxy shows them
+
+
+@given(
+    size=st.integers(min_value=0, max_value=5_000),
+    average=st.integers(min_value=-5, max_value=0),
+    variation=st.integers(min_value=-5, max_value=100),
+)
+def test_a_slicer_with_no_average_size_passes_chunks_whole(
+    size: int, average: int, variation: int
+) -> None:
+    points = split_points(size, average, variation, random.Random(0))
+    assert points == ([0, size] if size else [0])  # Toxiproxy recurses until its stack overflows
+
+
+@given(
+    size=st.integers(min_value=0, max_value=20_000),
+    average=st.integers(min_value=1, max_value=50),
+    variation=st.integers(min_value=-5, max_value=500),
+    seed=st.integers(),
+)
+def test_a_variation_above_the_average_gives_uneven_pieces_of_at_least_a_byte(
+    size: int, average: int, variation: int, seed: int
+) -> None:
+    points = split_points(size, average, variation, random.Random(seed))
+    assert points[0] == 0
+    assert points[-1] == size
+    assert points == sorted(set(points))
+    assert all(0 < b - a <= average + max(variation, 0) for a, b in itertools.pairwise(points))
 
 
 @given(
