@@ -356,7 +356,16 @@ class DefectCatch(_Strict):
     """Where the scenario library is expected to catch a defect."""
 
     scenario: str = Field(description="A scenario's name")
-    expectation: str = Field(description="The start of the failed expectation's name")
+    expectation: str | list[str] = Field(
+        description=(
+            "The start of the failed expectation's name; a list: any one of them (a defect"
+            " with two symptoms, either of which may show first)"
+        )
+    )
+
+    @property
+    def expectations(self) -> list[str]:
+        return [self.expectation] if isinstance(self.expectation, str) else self.expectation
 
 
 class DefectSpec(_Strict):

@@ -48,6 +48,24 @@ def json_error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+WAL_WAIT_S = 10.0
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Two services that open one new database at the same moment (moderation and its worker,
+    forked a millisecond apart) race to switch it to WAL, and SQLite refuses the loser at once
+    ("database is locked": a journal-mode change does not wait on the busy handler): retry."""
+    deadline = time.monotonic() + WAL_WAIT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Database:
     """A SQLite file used from one worker thread; every write is committed with fsync.
 
@@ -64,7 +82,7 @@ class Database:
     def _open(self, schema: str) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=10)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(schema)
