@@ -81,16 +81,14 @@ def _cap(samples: Sequence[Sample], limit: int = 1500) -> list[Sample]:
     return random.Random(0).sample(list(samples), limit)
 
 
-def warm_up() -> threading.Thread:
+def warm_up() -> None:
     """Import scipy.stats now, on a thread of its own, not at the first judgement: it takes
     1.5-2.5 s here, and inside the event loop it stalled every request. Started with the
     gateway, it is done long before a rollout judges (a judgement that came first would wait
     for it: imports hold a lock), and the gateway answers its health check meanwhile, so the
     platform's start does not wait for it. Only the gateway judges, so the other services
     (which import this module too) never pay for it."""
-    thread = threading.Thread(target=_import_statistics, name="warm-up", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=_import_statistics, name="warm-up", daemon=True).start()
 
 
 def _import_statistics() -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.platform import Platform
+from harness.platform import Platform, Supervisor
 from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 __all__ = ["Round", "measure_backends", "render_backends"]
@@ -50,9 +50,10 @@ def _memory(pids: list[int]) -> tuple[float, float]:
 
 def _platform_pids(plat: Platform) -> list[int]:
     pids = [child.pid for child in plat.supervisor.children.values()]
-    server = getattr(plat.supervisor, "forkserver", None)
-    if server is not None and server.process is not None:
-        pids.append(server.process.pid)
+    if isinstance(plat.supervisor, Supervisor):
+        server = plat.supervisor.forkserver
+        if server is not None and server.process is not None:
+            pids.append(server.process.pid)
     return pids
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,6 @@ import pytest
 from harness.pids import pid_alive
 from harness.platform.forked import ForkServer, ForkServerError
 from harness.platform.supervisor import Supervisor
-from tests.e2e.procs import alive
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +27,9 @@ def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-def _wait_for(check: object, timeout: float = 10.0) -> None:
+def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
 
@@ -39,7 +39,7 @@ def _argv(*args: str) -> list[str]:
 
 
 @pytest.fixture
-def supervisor(tmp_path: Path) -> object:
+def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
     sup = Supervisor(tmp_path / "logs", preload=[FORKEE, "json"])
     yield sup
     sup.stop_all(grace_s=2)
@@ -134,8 +134,8 @@ def test_sigkill_of_the_owner_kills_the_server_and_every_forked_service(tmp_path
     assert run.stdout is not None
     pids = [int(p) for p in run.stdout.readline().split()]
     assert len(pids) == 3
-    assert all(alive(p) for p in pids)
+    assert all(pid_alive(p) for p in pids)
     run.kill()
     run.wait()
     run.stdout.close()
-    _wait_for(lambda: not any(alive(p) for p in pids), timeout=5)
+    _wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=5)
