@@ -198,8 +198,8 @@ class RolloutController:
         try:
             rollout.event("started", f"starting {rollout.service}@{rollout.build} as a canary")
             await self._stop(rollout.slot)  # a previously promoted canary gives way
-            if not await self._launch(rollout):
-                return
+            if not await self._launch(rollout) or rollout.finished:
+                return  # rolled back, or aborted by an operator while it started
             rollout.state = "progressing"
             steps = rollout.steps[-1:] if self.settings.has("rollout-big-bang") else rollout.steps
             for weight in steps:
@@ -207,6 +207,8 @@ class RolloutController:
                 rollout.event("weight", f"{weight}% of {rollout.service} traffic to the canary")
                 if not await self._analyse(rollout):
                     return
+            if rollout.finished:
+                return
             rollout.decided_at = time.time()
             rollout.event("promoted", f"{rollout.service}@{rollout.build} promoted")
             self.promoted[rollout.service] = rollout
@@ -245,7 +247,10 @@ class RolloutController:
 
     async def _roll_back(self, rollout: Rollout, reason: str, state: str = "rolled_back") -> None:
         """Traffic off the canary first (the decision), then the process; the state last, so
-        whoever sees the final state also sees every event."""
+        whoever sees the final state also sees every event. The first decision stands: an
+        operator's abort racing the controller's own rollback is not overwritten by it."""
+        if rollout.finished:
+            return
         rollout.weight = 0
         self.active.pop(rollout.service, None)
         rollout.reason, rollout.decided_at = reason, time.time()
@@ -286,14 +291,16 @@ class RolloutController:
         client = self.canary_client[rollout.slot]
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            process = self._processes[rollout.slot]
+            process = self._processes.get(rollout.slot)
+            if rollout.finished or process is None:
+                return False  # aborted meanwhile: the abort stopped the process
             if process.returncode is not None:
                 await self._roll_back(
                     rollout, f"canary exited at start (code {process.returncode})"
                 )
                 return False
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/healthz")).status_code == 200:
+                if (await client.get("/healthz")).status_code == 200 and not rollout.finished:
                     rollout.event("ready", "canary healthy")
                     return True
             await asyncio.sleep(0.1)

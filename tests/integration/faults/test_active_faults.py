@@ -91,16 +91,24 @@ def test_pause_is_undone_by_resume_and_kill_by_restart(normal: Api, ledger: Faul
     assert normal.http.get("/v1/search", params={"q": "x"}).status_code == 200
 
 
-def test_rollout_fault_is_aborted_on_removal(normal: Api, ledger: FaultLedger) -> None:
+@pytest.mark.parametrize("after_s", [0.0, 0.4, 1.0, 3.0])
+def test_rollout_fault_is_aborted_on_removal(
+    normal: Api, ledger: FaultLedger, after_s: float
+) -> None:
+    """Removed while its canary starts (about 1-2 s) or after it took traffic: the operator's
+    abort is the decision, never overwritten by the controller noticing its stopped process."""
     fault = _apply(
         normal,
         ledger,
         {"type": "rollout", "service": "search", "build": "v2-identical", "interval": "30s"},
     )
     rollout_id = fault.undo[0]["url"].rsplit("/", 1)[1]
+    time.sleep(after_s)
     ledger.remove(fault)
+    time.sleep(0.3)  # the controller's task sees the stopped canary
     state = normal.http.get(f"/admin/rollouts/{rollout_id}").json()
-    assert state["state"] == "aborted"
+    assert (state["state"], state["reason"]) == ("aborted", "aborted by an operator"), state
+    assert [e["kind"] for e in state["events"]].count("stopped") == 1, state["events"]
 
 
 def test_a_fault_that_cannot_apply_is_a_fault_error(normal: Api, ledger: FaultLedger) -> None:
