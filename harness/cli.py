@@ -79,24 +79,47 @@ def bench() -> None:
     "--loop", type=click.Choice(["asyncio", "uvloop"]), default="asyncio", show_default=True
 )
 @click.option(
-    "--connections",
-    default="1000,10000",
+    "--reference-url",
+    metavar="URL",
+    help="A real Toxiproxy server's API (e.g. http://127.0.0.1:8474): measured in the same "
+    "rounds, and the bars are set against it.",
+)
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--held",
+    default="10000",
     show_default=True,
-    help="Comma-separated counts of concurrent connections to open and hold.",
+    help="Comma-separated counts of concurrent connections to open and hold (once each).",
+)
+@click.option(
+    "--burst",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="New connections opened at once, each round.",
 )
 @click.option("--bulk-mib", default=256, show_default=True, type=click.IntRange(1, 4096))
-def bench_proxy(loop: str, connections: str, bulk_mib: int) -> None:
-    """The embedded proxy against a direct loopback connection to the same upstream."""
+def bench_proxy(
+    loop: str, reference_url: str | None, rounds: int, held: str, burst: int, bulk_mib: int
+) -> None:
+    """The embedded proxy beside a direct loopback connection to the same upstream (and a real
+    Toxiproxy with --reference-url): medians [min-max] of interleaved rounds."""
     from harness.bench.proxy import render, run_proxy_bench
 
     try:
-        counts = tuple(int(part) for part in connections.split(",") if part.strip())
+        counts = tuple(int(part) for part in held.split(",") if part.strip())
     except ValueError:
-        raise ConfigError(
-            f"--connections must be numbers like 1000,10000, got {connections!r}"
-        ) from None
-    rows = run_proxy_bench(loop, counts, bulk_mib, echo=lambda line: click.echo(f"... {line}"))
-    click.echo(render(rows, loop))
+        raise ConfigError(f"--held must be numbers like 1000,10000, got {held!r}") from None
+    table = run_proxy_bench(
+        loop,
+        counts,
+        bulk_mib,
+        rounds,
+        reference_url,
+        burst,
+        echo=lambda line: click.echo(f"... {line}"),
+    )
+    click.echo(render(table, loop))
 
 
 @bench.command("run", context_settings={"ignore_unknown_options": True})

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.bench.spread import spread
 from harness.platform import Platform, Supervisor
 from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
@@ -107,11 +108,7 @@ def measure_backends(
 
 
 def _cell(values: list[float], unit: str) -> str:
-    digits = 2 if unit == "s" else 0
-    return (
-        f"{statistics.median(values):.{digits}f}{unit}"
-        f" [{min(values):.{digits}f}-{max(values):.{digits}f}]"
-    )
+    return spread(values, 2 if unit == "s" else 0, unit)
 
 
 def render_backends(results: dict[str, list[Round]]) -> str:

@@ -1,8 +1,15 @@
-"""``harness bench proxy``: the embedded proxy against a direct loopback connection.
+"""``harness bench proxy``: the embedded proxy beside a direct connection and a real Toxiproxy.
 
-Every figure is measured twice in one run, direct to the upstream and through the proxy, and
-printed side by side with the ratio (or the time added) and the bar the issue set. Upstreams
-and the proxy each run in their own process, as they do in a chaos run.
+    servers.py echo + sink (own processes)
+      -> targets: direct | our proxy (a ``harness proxy`` process) | Toxiproxy (--reference-url)
+      -> rounds: each figure measured on every target in turn, the order rotated each round
+         (noise hits all alike): bulk MiB/s, round trip p50/p99, a burst of new connections,
+         the latency toxic's error
+      -> held connections: opened and held once per target (our proxy's RSS per connection)
+      -> BenchRow per figure: median [min-max] per target, ours against the reference, the bar
+
+The bars are the ones issue 21 set against Toxiproxy 2.12 when a reference runs, and against
+the direct connection otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import socket
 import statistics
 import subprocess
@@ -17,30 +25,45 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from harness.errors import EnvironmentFailure
+from harness.bench.spread import spread
+from harness.errors import EnvironmentFailure, FaultError
 from harness.faults import ToxiproxyClient
 
-__all__ = ["BenchRow", "run_proxy_bench"]
+__all__ = ["BenchRow", "BenchTable", "run_proxy_bench"]
 
 Echo = Callable[[str], None]
+Address = tuple[str, int]
+
+DIRECT, OURS, REFERENCE = "direct", "proxy", "toxiproxy"
+LATENCY_MS = 100.0
+SERVERS = "harness.bench.servers"
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchRow:
     metric: str
-    direct: str
-    proxy: str
+    cells: tuple[str, ...]  # one per target, in the table's order
     relation: str
     bar: str
     ok: bool | None
 
 
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+@dataclasses.dataclass(frozen=True)
+class BenchTable:
+    targets: tuple[str, ...]  # column headings
+    rows: list[BenchRow]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    label: str
+    echo: Address
+    sink: Address
+    client: ToxiproxyClient | None = None  # the proxy's API (None: direct)
+    echo_proxy: str = ""  # the proxy in front of echo, for the latency toxic
+
+
+# -- helper processes -------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -64,13 +87,51 @@ def _process(argv: list[str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
             process.stdout.close()
 
 
-def _connect(address: tuple[str, int]) -> socket.socket:
+@contextlib.contextmanager
+def _proxied(client: ToxiproxyClient, echo: Address, sink: Address) -> Iterator[_Target]:
+    """Proxies for echo and sink on ``client``'s server (ours or the reference), removed
+    afterwards: the reference may be someone's shared server."""
+    suffix = os.getpid()
+    names = (f"bench-echo-{suffix}", f"bench-sink-{suffix}")
+    try:
+        ports = [
+            client.create_proxy(name, f"{host}:{port}").listen_port
+            for name, (host, port) in zip(names, (echo, sink), strict=True)
+        ]
+        yield _Target("", ("127.0.0.1", ports[0]), ("127.0.0.1", ports[1]), client, names[0])
+    finally:
+        for name in names:
+            with contextlib.suppress(FaultError):
+                client.delete_proxy(name)
+
+
+def _proc_field(pid: int, table: str, prefix: str, index: int) -> int:
+    """Word ``index`` of the line starting with ``prefix`` in /proc/PID/``table`` (0 if none)."""
+    with open(f"/proc/{pid}/{table}", encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith(prefix):
+                return int(line.split()[index])
+    return 0
+
+
+def _rss_kib(pid: int) -> int:
+    return _proc_field(pid, "status", "VmRSS:", 1)
+
+
+def _fd_limit(pid: int) -> int:
+    return _proc_field(pid, "limits", "Max open files", 3)
+
+
+# -- measurements -------------------------------------------------------------------------
+
+
+def _connect(address: Address) -> socket.socket:
     sock = socket.create_connection(address, timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
 
-def _upload_mib_s(address: tuple[str, int], total_mib: int) -> float:
+def _upload_mib_s(address: Address, total_mib: int) -> float:
     """One single-stream upload of ``total_mib`` MiB to the sink, confirmed by it."""
     block = b"\xa5" * (1 << 20)
     with _connect(address) as sock:
@@ -83,28 +144,7 @@ def _upload_mib_s(address: tuple[str, int], total_mib: int) -> float:
         return total_mib / (time.perf_counter() - start)
 
 
-def _throughputs(
-    direct: tuple[str, int], proxy: tuple[str, int], total_mib: int
-) -> tuple[float, float, float]:
-    """Five interleaved pairs (noise hits both alike): median direct, median proxy, and the
-    median of the per-pair ratios."""
-    runs = [(_upload_mib_s(direct, total_mib), _upload_mib_s(proxy, total_mib)) for _ in range(5)]
-    return (
-        statistics.median(d for d, _ in runs),
-        statistics.median(p for _, p in runs),
-        statistics.median(p / d for d, p in runs),
-    )
-
-
-def _fd_limit(pid: int) -> int:
-    with open(f"/proc/{pid}/limits", encoding="ascii") as limits:
-        for line in limits:
-            if line.startswith("Max open files"):
-                return int(line.split()[3])
-    return 0
-
-
-def _round_trips_ms(address: tuple[str, int], count: int, warmup: int = 200) -> list[float]:
+def _round_trips_ms(address: Address, count: int, warmup: int = 200) -> list[float]:
     samples = []
     with _connect(address) as sock:
         for index in range(warmup + count):
@@ -123,13 +163,14 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 async def _hold_connections(
-    address: tuple[str, int], count: int, server_pid: int
+    address: Address, count: int, server_pid: int | None
 ) -> tuple[int, float, int]:
     """Open ``count`` connections (500 dials at a time), echo once on each, hold them all.
 
-    Returns (served, seconds, server RSS growth in KiB while all are open).
+    Returns (served, seconds until every one echoed, server RSS growth in KiB while all are
+    open; 0 without a pid).
     """
-    rss_before = _rss_kib(server_pid)
+    rss_before = _rss_kib(server_pid) if server_pid else 0
     gate = asyncio.Semaphore(500)
     writers: list[asyncio.StreamWriter] = []
 
@@ -150,142 +191,257 @@ async def _hold_connections(
     start = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(count)))
     elapsed = time.perf_counter() - start
-    rss_growth = _rss_kib(server_pid) - rss_before
+    rss_growth = _rss_kib(server_pid) - rss_before if server_pid else 0
     for writer in writers:
         writer.close()
     await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
     return sum(results), elapsed, rss_growth
 
 
+def _latency_errors_ms(target: _Target, base_ms: float, trips: int) -> float:
+    """Median |measured - base - 100 ms| of ``trips`` round trips through a 100 ms toxic."""
+    assert target.client is not None
+    name = f"bench-latency-{os.getpid()}"
+    target.client.add_toxic(
+        target.echo_proxy, "latency", name=name, attributes={"latency": int(LATENCY_MS)}
+    )
+    try:
+        with_toxic = _round_trips_ms(target.echo, trips, warmup=2)
+    finally:
+        target.client.remove_toxic(target.echo_proxy, name)
+    return statistics.median(abs(sample - base_ms - LATENCY_MS) for sample in with_toxic)
+
+
+@dataclasses.dataclass
+class _Figures:
+    """Per target, one value per round."""
+
+    bulk: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    p50: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    p99: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    burst: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    latency_error: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+
+    def add(self, figure: dict[str, list[float]], label: str, value: float) -> None:
+        figure.setdefault(label, []).append(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    rounds: int
+    bulk_mib: int
+    round_trips: int
+    burst: int
+    latency_trips: int
+    held: tuple[int, ...]
+
+
+def _round(
+    targets: list[_Target], index: int, figures: _Figures, options: _Options, echo: Echo
+) -> None:
+    order = targets[index % len(targets) :] + targets[: index % len(targets)]
+    for target in order:
+        figures.add(figures.bulk, target.label, _upload_mib_s(target.sink, options.bulk_mib))
+    for target in order:
+        trips = _round_trips_ms(target.echo, options.round_trips)
+        figures.add(figures.p50, target.label, _percentile(trips, 0.50))
+        figures.add(figures.p99, target.label, _percentile(trips, 0.99))
+    for target in order:
+        served, seconds, _ = asyncio.run(_hold_connections(target.echo, options.burst, None))
+        if served < options.burst:
+            raise EnvironmentFailure(
+                f"{target.label}: only {served} of a burst of {options.burst} connections served"
+            )
+        figures.add(figures.burst, target.label, seconds * 1000)
+    for target in order:
+        if target.client is not None:
+            base = figures.p50[target.label][-1]
+            error = _latency_errors_ms(target, base, options.latency_trips)
+            figures.add(figures.latency_error, target.label, error)
+    summary = ", ".join(
+        f"{t.label} {figures.bulk[t.label][-1]:.0f} MiB/s {figures.burst[t.label][-1]:.0f} ms"
+        for t in targets
+    )
+    echo(f"round {index + 1}/{options.rounds}: bulk and burst: {summary}")
+
+
+def _ratios(ours: list[float], theirs: list[float]) -> float:
+    """The median of the per-round ratios: each round's pair saw the same noise."""
+    return statistics.median(o / t for o, t in zip(ours, theirs, strict=True) if t)
+
+
+def _rows(labels: list[str], figures: _Figures, burst: int) -> list[BenchRow]:
+    reference = REFERENCE in labels
+    against = REFERENCE if reference else DIRECT
+
+    def cells(figure: dict[str, list[float]], digits: int) -> tuple[str, ...]:
+        return tuple(spread(figure.get(label, []), digits) for label in labels)
+
+    rows: list[BenchRow] = []
+    bulk = _ratios(figures.bulk[OURS], figures.bulk[against])
+    rows.append(
+        BenchRow(
+            "bulk throughput (MiB/s)",
+            cells(figures.bulk, 0),
+            f"{bulk:.2f}x {against}",
+            ">= 1.5x toxiproxy" if reference else ">= 0.40x direct",
+            bulk >= (1.5 if reference else 0.40),
+        )
+    )
+
+    def added(label: str, figure: dict[str, list[float]]) -> float:
+        return statistics.median(v - d for v, d in zip(figure[label], figure[DIRECT], strict=True))
+
+    p50_ours = added(OURS, figures.p50)
+    p50_bar = added(REFERENCE, figures.p50) + 0.02 if reference else 0.15
+    ref_p50 = f" vs +{added(REFERENCE, figures.p50):.3f}" if reference else ""
+    rows.append(
+        BenchRow(
+            "round trip p50 (ms)",
+            cells(figures.p50, 3),
+            f"+{p50_ours:.3f}{ref_p50} ms added",
+            "<= toxiproxy + 0.02 ms" if reference else "< +0.15 ms",
+            p50_ours <= p50_bar,
+        )
+    )
+    ref_p99 = f" vs +{added(REFERENCE, figures.p99):.3f}" if reference else ""
+    rows.append(
+        BenchRow(
+            "round trip p99 (ms)",
+            cells(figures.p99, 3),
+            f"+{added(OURS, figures.p99):.3f}{ref_p99} ms added",
+            "",
+            None,
+        )
+    )
+    burst_ratio = _ratios(figures.burst[OURS], figures.burst[against])
+    rows.append(
+        BenchRow(
+            f"{burst} new connections at once (ms)",
+            cells(figures.burst, 0),
+            f"{burst_ratio:.2f}x the time of {against}",
+            "<= 1.00x toxiproxy" if reference else "",
+            burst_ratio <= 1.0 if reference else None,
+        )
+    )
+    # Part of the error is the machine's (three processes wake after 100 ms idle): the bar is
+    # 0.7 ms, or the reference's own error where that is more.
+    error = statistics.median(figures.latency_error[OURS])
+    theirs = statistics.median(figures.latency_error[REFERENCE]) if reference else 0.0
+    rows.append(
+        BenchRow(
+            f"latency toxic {LATENCY_MS:.0f} ms: median error (ms)",
+            cells(figures.latency_error, 3),
+            f"{error:.3f}" + (f" vs {theirs:.3f}" if reference else "") + " ms",
+            "<= 0.7 ms or toxiproxy's" if reference else "<= 0.7 ms",
+            error <= max(0.7, theirs),
+        )
+    )
+    return rows
+
+
+def _held_rows(
+    targets: list[_Target], counts: tuple[int, ...], proxy_pid: int, echo: Echo
+) -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    for count in counts:
+        echo(f"held: {count} connections opened, served and held, on each target")
+        cells: list[str] = []
+        ours = (0, 0.0, 0)
+        for target in targets:
+            pid = proxy_pid if target.label == OURS else None
+            served, seconds, rss = asyncio.run(_hold_connections(target.echo, count, pid))
+            cells.append(f"{served} in {seconds:.2f} s")
+            if target.label == OURS:
+                ours = (served, seconds, rss)
+        served, _, rss = ours
+        # Each proxied connection holds two descriptors (client side and upstream side); the
+        # hard limit (raised to by the proxy) is the machine's, not the proxy's, ceiling.
+        limit = _fd_limit(proxy_pid)
+        allowed = min(count, limit // 2 - 16)
+        ceiling = f"fd limit {limit} (2 per connection) caps ours" if served < count else ""
+        rows.append(
+            BenchRow(
+                f"{count} held: served in",
+                tuple(cells),
+                ceiling,
+                "all the fd limit allows",
+                served >= allowed,
+            )
+        )
+        if served:
+            rss_cells = tuple(
+                f"{rss / served:.1f} KiB" if t.label == OURS else "-" for t in targets
+            )
+            rows.append(
+                BenchRow(
+                    f"{count} held: proxy RSS per connection",
+                    rss_cells,
+                    f"{rss / 1024:.1f} MiB in all",
+                    "",
+                    None,
+                )
+            )
+    return rows
+
+
 def run_proxy_bench(
     loop: str = "asyncio",
-    connection_counts: tuple[int, ...] = (1000, 10000),
+    held: tuple[int, ...] = (10000,),
     bulk_mib: int = 256,
+    rounds: int = 5,
+    reference_url: str | None = None,
+    burst: int = 500,
     round_trips: int = 3000,
     echo: Echo = print,
-) -> list[BenchRow]:
-    """Measure, print progress through ``echo``, and return the table rows."""
+) -> BenchTable:
+    """Measure, print progress through ``echo``, and return the table."""
+    reference = ToxiproxyClient(reference_url) if reference_url else None
+    if reference is not None:
+        try:
+            version = reference.version()
+        except FaultError as exc:
+            raise EnvironmentFailure(f"--reference-url: {exc}") from None
+        echo(f"reference: Toxiproxy {version} at {reference.url}")
+    options = _Options(rounds, bulk_mib, round_trips, burst, 30, held)
     python = sys.executable
-    with (
-        _process([python, "-m", "harness.bench.servers", "echo"]) as (_, echo_port),
-        _process([python, "-m", "harness.bench.servers", "sink"]) as (_, sink_port),
-        _process([python, "-m", "harness", "proxy", "--port", "0", "--loop", loop]) as (
-            proxy_process,
-            banner,
-        ),
-    ):
-        url = banner.split()[4]
-        client = ToxiproxyClient(url)
+    with contextlib.ExitStack() as stack:
+        _, echo_port = stack.enter_context(_process([python, "-m", SERVERS, "echo"]))
+        _, sink_port = stack.enter_context(_process([python, "-m", SERVERS, "sink"]))
+        proxy_process, banner = stack.enter_context(
+            _process([python, "-m", "harness", "proxy", "--port", "0", "--loop", loop])
+        )
         echo_direct = ("127.0.0.1", int(echo_port))
         sink_direct = ("127.0.0.1", int(sink_port))
-        echo_proxy = (
-            "127.0.0.1",
-            client.create_proxy("bench-echo", f"127.0.0.1:{echo_port}").listen_port,
+        targets = [_Target(DIRECT, echo_direct, sink_direct)]
+        ours = stack.enter_context(
+            _proxied(ToxiproxyClient(banner.split()[4]), echo_direct, sink_direct)
         )
-        sink_proxy = (
-            "127.0.0.1",
-            client.create_proxy("bench-sink", f"127.0.0.1:{sink_port}").listen_port,
+        targets.append(dataclasses.replace(ours, label=OURS))
+        if reference is not None:
+            theirs = stack.enter_context(_proxied(reference, echo_direct, sink_direct))
+            targets.append(dataclasses.replace(theirs, label=REFERENCE))
+        echo(
+            f"{rounds} rounds, each: a {bulk_mib} MiB upload, {round_trips} one-byte round trips,"
+            f" {burst} new connections at once, {options.latency_trips} round trips through a"
+            f" {LATENCY_MS:.0f} ms latency toxic; per target, the order rotated each round"
         )
-        rows: list[BenchRow] = []
-
-        echo(f"bulk throughput: {bulk_mib} MiB single stream, 5 interleaved pairs, medians")
-        direct_mib, proxy_mib, ratio = _throughputs(sink_direct, sink_proxy, bulk_mib)
-        rows.append(
-            BenchRow(
-                "bulk throughput (MiB/s)",
-                f"{direct_mib:.0f}",
-                f"{proxy_mib:.0f}",
-                f"{ratio:.0%} of direct",
-                ">= 40%",
-                ratio >= 0.40,
-            )
-        )
-
-        echo(f"round trips: {round_trips} one-byte ping-pongs on one connection")
-        direct_rtt = _round_trips_ms(echo_direct, round_trips)
-        proxy_rtt = _round_trips_ms(echo_proxy, round_trips)
-        for label, fraction in (("p50", 0.50), ("p99", 0.99)):
-            d, p = _percentile(direct_rtt, fraction), _percentile(proxy_rtt, fraction)
-            rows.append(
-                BenchRow(
-                    f"round trip {label} (ms)",
-                    f"{d:.3f}",
-                    f"{p:.3f}",
-                    f"+{p - d:.3f} ms",
-                    "< +0.15 ms" if label == "p50" else "",
-                    (p - d) < 0.15 if label == "p50" else None,
-                )
-            )
-
-        echo("latency toxic: 100 ms downstream, 40 round trips")
-        client.add_toxic("bench-echo", "latency", name="bench-lat", attributes={"latency": 100})
-        with_toxic = _round_trips_ms(echo_proxy, 40, warmup=2)
-        client.remove_toxic("bench-echo", "bench-lat")
-        base = statistics.median(proxy_rtt)
-        errors = [abs(sample - base - 100.0) for sample in with_toxic]
-        median_error = statistics.median(errors)
-        rows.append(
-            BenchRow(
-                "latency toxic 100 ms: error (ms)",
-                "-",
-                f"median {median_error:.3f}, max {max(errors):.3f}",
-                f"median {statistics.median(with_toxic):.2f} ms",
-                "< 1 ms",
-                median_error < 1.0,
-            )
-        )
-
-        for count in connection_counts:
-            echo(f"concurrency: {count} connections opened, served and held")
-            d_served, d_s, _ = asyncio.run(_hold_connections(echo_direct, count, proxy_process.pid))
-            p_served, p_s, rss = asyncio.run(
-                _hold_connections(echo_proxy, count, proxy_process.pid)
-            )
-            fd_limit = _fd_limit(proxy_process.pid)
-            # Each proxied connection holds two descriptors (client side and upstream side).
-            capped = p_served < count
-            ceiling = f"; fd limit {fd_limit} (2 per connection) caps it" if capped else ""
-            rows.append(
-                BenchRow(
-                    f"{count} concurrent: served / time",
-                    f"{d_served} in {d_s:.2f} s",
-                    f"{p_served} in {p_s:.2f} s",
-                    f"{p_s / d_s:.1f}x the time{ceiling}",
-                    "all served",
-                    p_served == count,
-                )
-            )
-            if p_served:
-                rows.append(
-                    BenchRow(
-                        f"{count} concurrent: proxy RSS per connection",
-                        "-",
-                        f"{rss / p_served:.1f} KiB",
-                        f"{rss / 1024:.1f} MiB in all",
-                        "",
-                        None,
-                    )
-                )
-        return rows
+        figures = _Figures()
+        for index in range(rounds):
+            _round(targets, index, figures, options, echo)
+        labels = [t.label for t in targets]
+        rows = _rows(labels, figures, burst)
+        rows += _held_rows(targets, held, proxy_process.pid, echo)
+    return BenchTable(tuple(labels), rows)
 
 
-_VERDICT = {True: "ok", False: "MISS", None: ""}
-
-
-def render(rows: list[BenchRow], loop: str) -> str:
-    """A plain table, one row per figure, with the verdict against our bar."""
-    header = ("metric", "direct", f"proxy ({loop})", "proxy vs direct", "bar", "")
-    lines = [header] + [
-        (
-            r.metric,
-            r.direct,
-            r.proxy,
-            r.relation,
-            r.bar,
-            {True: "ok", False: "MISS", None: ""}[r.ok],
-        )
-        for r in rows
-    ]
+def render(table: BenchTable, loop: str) -> str:
+    """A plain table, one row per figure: median [min-max] per target, ours against the
+    reference (Toxiproxy when it ran, else the direct connection), the bar and the verdict."""
+    names = {DIRECT: "direct", OURS: f"proxy ({loop})", REFERENCE: "toxiproxy"}
+    header = ("metric", *(names[t] for t in table.targets), "ours vs reference", "bar", "")
+    verdict = {True: "ok", False: "MISS", None: ""}
+    lines = [header] + [(r.metric, *r.cells, r.relation, r.bar, verdict[r.ok]) for r in table.rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
     for index, line in enumerate(lines):

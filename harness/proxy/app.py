@@ -25,6 +25,7 @@ from harness.proxy.api import create_api
 from harness.proxy.collection import ProxyCollection, ProxySpec
 from harness.proxy.errors import ApiError, ConfigFileError
 from harness.proxy.metrics import ProxyMetrics
+from harness.proxy.selector import precise_loop
 from harness.proxy.server import split_host_port
 from harness.proxy.stream import calibrate_timer_lead
 
@@ -197,7 +198,8 @@ def run_proxy(
 
         uvloop.run(main)
     else:
-        asyncio.run(main)
+        with asyncio.Runner(loop_factory=precise_loop) as runner:
+            runner.run(main)
 
 
 async def _serve_until_signal(

@@ -31,9 +31,11 @@ FAST_READ_SIZE: Final = 256 * 1024
 class _TimerLead:
     """How early to start a toxic's timer so that it fires on time.
 
-    The event loop wakes late by a steady amount (asyncio rounds epoll timeouts up to the
-    millisecond: about 1 ms here; uvloop about 0.5 ms). ``calibrate_timer_lead`` measures it
-    once at start-up so that a 100 ms latency toxic adds 100 ms, not 101.
+    The event loop wakes late by a steady amount: the wake-up itself (tens of microseconds on
+    the proxy's own selector, selector.py, whose timed waits are microsecond-precise), plus up
+    to a millisecond on uvloop or a plain asyncio loop (their timeouts are whole milliseconds,
+    rounded up). ``calibrate_timer_lead`` measures it once at start-up so that a 100 ms
+    latency toxic adds 100 ms, not 101.
     """
 
     seconds = 0.0
