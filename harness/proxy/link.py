@@ -1,6 +1,8 @@
 """One direction of one proxied connection: source -> toxic stages -> destination (= link.go).
 
     fast path (no toxic has touched this link):   reader --write--> destination
+        (forwarding.py: written from the socket's data callback while nothing is held back;
+        the task only reads what a backlog left buffered, and the EOF)
     piped (a toxic is, or was, on this link):
         reader -> input -> [noop] -> [toxic 1] -> ... -> [toxic n] -> output -> writer
 
@@ -20,6 +22,7 @@ import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from harness.proxy.forwarding import ForwardingReader
 from harness.proxy.stream import (
     EOF,
     FAST_READ_SIZE,
@@ -195,6 +198,7 @@ class Link:
         return None
 
     def _enter_pipeline(self) -> None:
+        self._disarm()  # from now on every byte goes through the stages, after those sent
         self._input = Channel()
         self._output = Channel()
         noop = _Stage(None, ToxicStub(self._input, self._output, self._rng))
@@ -220,10 +224,36 @@ class Link:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- the fast path: the reader forwards in its data callback while nothing is held back --
+
+    def _arm(self) -> None:
+        source = self._source
+        if isinstance(source, ForwardingReader) and self._input is None and source.empty:
+            source.sink = self._forward
+
+    def _disarm(self) -> None:
+        if isinstance(self._source, ForwardingReader):
+            self._source.sink = None
+
+    def _forward(self, data: bytes) -> bool:
+        """Write at once; a closing destination or a backlog is left to the task (it waits
+        for the drain, or sees the error) from this chunk or the next on."""
+        transport = self._dest.transport
+        if self.done or transport.is_closing():
+            self._disarm()
+            return False
+        self.received_bytes += len(data)
+        transport.write(data)
+        self.sent_bytes += len(data)
+        if transport.get_write_buffer_size():
+            self._disarm()
+        return True
+
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                self._arm()
                 data = await self._source.read(FAST_READ_SIZE if self._input is None else READ_SIZE)
                 if not data:
                     break
@@ -260,6 +290,7 @@ class Link:
         if self.done:
             return
         self.done = True
+        self._disarm()
         # Closing the destination makes the other link's reader see EOF on the same socket,
         # so the whole connection winds down (toxiproxy has no half-close either).
         with contextlib.suppress(Exception):

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Callable
 
 from harness.proxy.errors import ApiError
+from harness.proxy.forwarding import open_forwarding_connection, start_forwarding_server
 from harness.proxy.link import Link
 from harness.proxy.stream import Direction
 
@@ -146,9 +147,7 @@ class Proxy:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.bind((ip, port))
             sock.setblocking(False)
-            self._server = await asyncio.start_server(
-                self._accept, sock=sock, backlog=BACKLOG, limit=STREAM_LIMIT
-            )
+            self._server = await start_forwarding_server(self._accept, sock, BACKLOG, STREAM_LIMIT)
         except OSError as exc:
             sock.close()
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
@@ -190,7 +189,7 @@ class Proxy:
         try:
             host, port = split_host_port(self.upstream)
             async with asyncio.timeout(DIAL_TIMEOUT_S):  # no extra task per dial, as wait_for
-                server = await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
+                server = await open_forwarding_connection(host, port, STREAM_LIMIT)
         except (OSError, ApiError, TimeoutError, UnicodeError) as exc:
             # The client connected; it now sees a prompt EOF, as with toxiproxy.
             log.info("proxy %s: upstream %s unreachable: %s", self.name, self.upstream, exc)
