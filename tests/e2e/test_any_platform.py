@@ -47,6 +47,8 @@ def test_the_tiny_target_through_its_topology_alone(tmp_path: Path, profile: str
         str(TINY / "topology.yaml"),
         "--profile",
         profile,
+        "--time-scale",
+        "0.5",  # the scenarios' floor
         "--report-dir",
         str(tmp_path),
         cwd=tmp_path,
