@@ -4,11 +4,13 @@ It imports nothing else of the harness, so a real Toxiproxy server can replace i
 
     API (api.py, Starlette on uvicorn)
       -> ProxyCollection / ToxicCollection (collection.py: all state, one lock)
-      -> Proxy (server.py: listener; per client, dial the upstream)
+      -> Proxy (server.py: listener; per client, dial the upstream; sockets from forwarding.py)
       -> Connection = upstream Link + downstream Link (link.py)
-      -> Link: reader -> [noop] -> toxic stages (toxics/*.py) -> writer
+      -> Link, no toxic yet: the reader's data callback writes to the other socket
+         Link, piped: reader -> [noop] -> toxic stages (toxics/*.py) -> writer
 
-Run it with ``harness proxy`` or embed ``ProxyServer`` in an event loop.
+Run it with ``harness proxy`` (an asyncio loop on selector.py's microsecond timer waits, or
+uvloop) or embed ``ProxyServer`` in an event loop.
 """
 
 from harness.proxy.app import ProxyServer, load_config, run_proxy
