@@ -198,7 +198,7 @@ class RolloutController:
         try:
             rollout.event("started", f"starting {rollout.service}@{rollout.build} as a canary")
             await self._stop(rollout.slot)  # a previously promoted canary gives way
-            if not await self._launch(rollout) or rollout.finished:
+            if not await self._launch(rollout):
                 return  # rolled back, or aborted by an operator while it started
             rollout.state = "progressing"
             steps = rollout.steps[-1:] if self.settings.has("rollout-big-bang") else rollout.steps
@@ -207,8 +207,6 @@ class RolloutController:
                 rollout.event("weight", f"{weight}% of {rollout.service} traffic to the canary")
                 if not await self._analyse(rollout):
                     return
-            if rollout.finished:
-                return
             rollout.decided_at = time.time()
             rollout.event("promoted", f"{rollout.service}@{rollout.build} promoted")
             self.promoted[rollout.service] = rollout
@@ -238,7 +236,7 @@ class RolloutController:
                 figures=verdict.figures,
             )
             if verdict.outcome == "pass":
-                return True
+                return not rollout.finished  # an abort while it judged is the decision
             if verdict.outcome == "fail":
                 await self._roll_back(rollout, "; ".join(verdict.reasons))
                 return False

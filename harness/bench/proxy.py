@@ -233,7 +233,6 @@ class _Options:
     round_trips: int
     burst: int
     latency_trips: int
-    held: tuple[int, ...]
 
 
 def _round(
@@ -403,7 +402,7 @@ def run_proxy_bench(
         except FaultError as exc:
             raise EnvironmentFailure(f"--reference-url: {exc}") from None
         echo(f"reference: Toxiproxy {version} at {reference.url}")
-    options = _Options(rounds, bulk_mib, round_trips, burst, 30, held)
+    options = _Options(rounds, bulk_mib, round_trips, burst, 30)
     python = sys.executable
     with contextlib.ExitStack() as stack:
         _, echo_port = stack.enter_context(_process([python, "-m", SERVERS, "echo"]))
