@@ -2,7 +2,9 @@
 
     run_timeline(scenario (already scaled), record, parts, view, gate, clock):
       load.start() -> warm-up
-      for each phase: [gate] -> apply its faults -> observe (probes, status page, abort
+      for each phase: [gate] -> wait for the next whole second (the load's samples are whole
+                      seconds: a phase starts on one, so its first second is judged with it)
+                      -> apply its faults -> observe (probes, status page, abort
                       conditions, fault lifetimes, live view) -> remove the faults it ends
       --fail-fast: an observed expectation that can no longer pass (certainly_failed), or
                    an ended phase judged failed once its samples are final (FINAL_AFTER_S),
@@ -314,7 +316,7 @@ class _PhaseWalker:
                 if self.gate
                 else set()
             )
-            record.start = self.clock.time()
+            record.start = self._next_whole_second()
             self.record.phases.append(record)
             for f_index, spec in enumerate(phase.faults):
                 if f_index in skipped:
@@ -348,6 +350,17 @@ class _PhaseWalker:
                 self.event("fault_removed", f"{window.phase}: {fault.label} removed")
             if self.fail_fast:
                 self._unjudged.append(p_index)
+
+    def _next_whole_second(self) -> float:
+        """Wait for the next whole second of the wall clock and return it.
+
+        The load's samples cover whole seconds [t, t + 1), and one that straddles a window's
+        edge is counted in neither window. A phase that began mid-second would lose its first
+        second, the one in which a fault bites first and often hardest (a canary taking
+        traffic before it is ready fails for a fraction of a second, and nothing else)."""
+        boundary = math.ceil(self.clock.time())
+        self.clock.sleep(boundary - self.clock.time())
+        return float(boundary)
 
     def _keep_watch(self) -> None:
         """During a phase and between phases (a game day's prompt): the platform's state,

@@ -105,7 +105,8 @@ def figures(
 
     A sample covers its second [t, t + 1): one that straddles a window's edge belongs to both
     windows in part (a fault applied at 514.09 falls in the sample of second 514), so it is
-    counted in neither; a phase of N s is judged on about N - 1 whole seconds."""
+    counted in neither. That is why the timeline starts every phase on a whole second: a
+    phase of N whole seconds is judged on all N of them."""
     chosen = [
         s
         for s in samples

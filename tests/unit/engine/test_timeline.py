@@ -214,6 +214,37 @@ def test_phases_faults_and_windows_follow_the_timeline() -> None:
     assert record.expectations[3].phase.startswith("steady state after")
 
 
+def test_phases_start_on_whole_seconds_so_a_faults_first_second_is_judged() -> None:
+    """Samples are whole seconds; a phase starting mid-second used to count its first second
+    in neither phase: errors only in that second (a canary taking traffic before it is ready)
+    were never seen. Aligned, the phase owns that second."""
+    first_second: list[int] = []
+    rig = Rig(failing=lambda t: bool(first_second) and t == first_second[0])
+    rig.clock.now += 0.37  # the run starts mid-second, as real ones do
+
+    class Noting:
+        def before_phase(self, index: int, *_: Any) -> set[int]:
+            if index == 1:  # the fault's phase starts at the next whole second
+                first_second.append(math.ceil(rig.clock.time()))
+            return set()
+
+        def during_phase(self, event: Any) -> None:
+            pass
+
+    broken = {
+        **SCENARIO["phases"][1],
+        "expect": [{"metric": "error_rate", "endpoint": "feed", "max": 0.05}],
+    }
+    scenario = {**SCENARIO, "phases": [SCENARIO["phases"][0], broken, SCENARIO["phases"][2]]}
+    record = rig.run(scenario, gate=Noting())
+    assert all(p.start == int(p.start) for p in record.phases)
+    assert record.phases[1].start == first_second[0]
+    assert [label for _, label in rig.faults.applied][0] == "down a-b"
+    assert rig.faults.applied[0][0] >= first_second[0]  # applied once the second began
+    assert record.status == Status.FAILED, record.expectations
+    assert record.reason == "error_rate feed"
+
+
 def test_a_phase_sets_its_users_and_the_next_one_goes_back() -> None:
     rig = Rig()
     rig.run()
