@@ -4,9 +4,11 @@ It imports nothing else of the harness, so a real Toxiproxy server can replace i
 
     API (api.py, Starlette on uvicorn)
       -> ProxyCollection / ToxicCollection (collection.py: all state, one lock)
-      -> Proxy (server.py: listener; per client, dial the upstream; sockets from forwarding.py)
+      -> Proxy (server.py: listener; per client one task: dial the upstream, then adopt the
+         client's socket; sockets from forwarding.py)
       -> Connection = upstream Link + downstream Link (link.py)
-      -> Link, no toxic yet: the reader's data callback writes to the other socket
+      -> Link, no toxic yet: the reader's data callback writes to the other socket; no task
+         runs until the reader wakes one (a backlog, the EOF)
          Link, piped: reader -> [noop] -> toxic stages (toxics/*.py) -> writer
 
 Run it with ``harness proxy`` (an asyncio loop on selector.py's microsecond timer waits, or

@@ -2,7 +2,8 @@
 
     fast path (no toxic has touched this link):   reader --write--> destination
         (forwarding.py: written from the socket's data callback while nothing is held back;
-        the task only reads what a backlog left buffered, and the EOF)
+        no task runs until the reader wakes one: to read what a backlog left buffered, to
+        wait for the destination to drain, or to end the link on EOF or an error)
     piped (a toxic is, or was, on this link):
         reader -> input -> [noop] -> [toxic 1] -> ... -> [toxic n] -> output -> writer
 
@@ -130,13 +131,15 @@ class Link:
         self._output: Channel | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None
 
     def start(self, chain: list[ToxicEntry]) -> None:
         if chain:
             self._enter_pipeline()
             for entry in chain:
                 self._append(entry)
-        self._spawn(self._read_loop())
+        if not self._park():
+            self._read()
 
     # -- live changes (called by the toxic collection) ----------------------------------------
 
@@ -146,6 +149,7 @@ class Link:
                 return
             if self._input is None:
                 self._enter_pipeline()
+                self._read()
             self._append(entry)
 
     async def update_toxic(self, entry: ToxicEntry) -> None:
@@ -224,36 +228,65 @@ class Link:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _read(self) -> None:
+        """A task reads the source from now on (unless one does already)."""
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+            self._tasks.add(self._reader)
+            self._reader.add_done_callback(self._tasks.discard)
+
     # -- the fast path: the reader forwards in its data callback while nothing is held back --
 
-    def _arm(self) -> None:
+    def _park(self) -> bool:
+        """On the fast path with nothing to read: no task; the reader's callbacks forward,
+        and wake a task for anything else. False: a task must read (or go on reading)."""
         source = self._source
-        if isinstance(source, ForwardingReader) and self._input is None and source.empty:
-            source.sink = self._forward
+        if self.done or self._input is not None or not isinstance(source, ForwardingReader):
+            return False
+        if not source.idle:
+            return False
+        source.sink = self._forward
+        source.wake = self._wake
+        return True
 
     def _disarm(self) -> None:
         if isinstance(self._source, ForwardingReader):
             self._source.sink = None
+            self._source.wake = None
+
+    def _wake(self) -> None:
+        """The reader holds what the sink did not take (a backlog, a closing destination),
+        or its EOF or error: an ended stream ends the link now, the rest needs a task.
+        (Only a parked link, on the fast path, is woken.)"""
+        source = self._source
+        if source.at_eof() or source.exception() is not None:
+            self._finish()
+        else:
+            self._read()
 
     def _forward(self, data: bytes) -> bool:
-        """Write at once; a closing destination or a backlog is left to the task (it waits
+        """Write at once; a closing destination or a backlog is left to a task (it waits
         for the drain, or sees the error) from this chunk or the next on."""
         transport = self._dest.transport
         if self.done or transport.is_closing():
-            self._disarm()
+            self._source_sink_off()
             return False
         self.received_bytes += len(data)
         transport.write(data)
         self.sent_bytes += len(data)
         if transport.get_write_buffer_size():
-            self._disarm()
+            self._source_sink_off()
         return True
+
+    def _source_sink_off(self) -> None:
+        """Stop forwarding in the callback; the reader still wakes a task for what comes."""
+        if isinstance(self._source, ForwardingReader):
+            self._source.sink = None
 
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while True:
-                self._arm()
+            while not self._park():
                 data = await self._source.read(FAST_READ_SIZE if self._input is None else READ_SIZE)
                 if not data:
                     break
@@ -264,6 +297,8 @@ class Link:
                     self._dest.write(data)
                     self.sent_bytes += len(data)
                     await self._dest.drain()
+            else:
+                return  # parked: the reader's callbacks take over
         except PEER_GONE:
             pass
         if self._input is not None:

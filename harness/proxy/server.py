@@ -2,6 +2,11 @@
 (= proxy.go).
 
     client --accept--> Proxy --dial upstream--> Connection(upstream Link, downstream Link)
+
+The listener is read by a callback that accepts every waiting client and gives each one task:
+dial the upstream, then adopt the client's socket and start the links in the same loop turn
+(so the client's first bytes, waiting in the kernel meanwhile, take the links' fast path).
+A client whose upstream cannot be dialled is closed unread, as Toxiproxy does.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import struct
 from collections.abc import Callable
 
 from harness.proxy.errors import ApiError
-from harness.proxy.forwarding import open_forwarding_connection, start_forwarding_server
+from harness.proxy.forwarding import adopt_forwarding_socket, open_forwarding_connection
 from harness.proxy.link import Link
 from harness.proxy.stream import Direction
 
@@ -26,6 +31,10 @@ log = logging.getLogger("harness.proxy")
 
 DIAL_TIMEOUT_S = 5.0
 BACKLOG = 4096
+ACCEPT_BATCH = 256  # clients accepted per readiness of the listener, before the loop moves on
+ACCEPT_RETRY_S = 1.0  # out of file descriptors: stop accepting this long (as asyncio does)
+# accept() errors that mean "not now" for the whole listener, not "this client failed"
+_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 STREAM_LIMIT = 256 * 1024  # a stream buffers up to twice this before pausing its socket
 
 
@@ -133,7 +142,7 @@ class Proxy:
         self._rng = rng
         self._new_connection = new_connection
         self._link_done = link_done
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -146,12 +155,14 @@ class Proxy:
             if family == socket.AF_INET6 and ip == "::":
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.bind((ip, port))
+            sock.listen(BACKLOG)
             sock.setblocking(False)
-            self._server = await start_forwarding_server(self._accept, sock, BACKLOG, STREAM_LIMIT)
         except OSError as exc:
             sock.close()
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise ApiError(500, f"listen tcp {_format(ip, port)}: bind: {reason}") from None
+        self._listener = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept_waiting, sock)
         bound = sock.getsockname()
         self.listen = _format(bound[0], bound[1])
         self.enabled = True
@@ -160,9 +171,10 @@ class Proxy:
     async def stop(self) -> None:
         """Close the listener first (new connects are refused), then every connection."""
         self.enabled = False
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
         for task in list(self._pending):
             task.cancel()
         for conn in list(self.connections):
@@ -175,34 +187,65 @@ class Proxy:
         ip, port, _ = await resolve_listen(listen)
         return _format(ip, port) != self.listen or upstream != self.upstream
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
+    def _accept_waiting(self, listener: socket.socket) -> None:
+        """The listener is readable: accept every client waiting, a task each."""
+        loop = asyncio.get_running_loop()
+        for _ in range(ACCEPT_BATCH):
+            try:
+                client, _address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _RESOURCE_ERRORS:  # retried later, not in a busy loop
+                    log.warning(
+                        "proxy %s: accept: %s; pausing for %g s", self.name, exc, ACCEPT_RETRY_S
+                    )
+                    loop.remove_reader(listener.fileno())
+                    loop.call_later(ACCEPT_RETRY_S, self._resume_accepting, listener)
+                return  # any other error: this client is gone; the next readiness goes on
+            client.setblocking(False)
+            task = loop.create_task(self._serve(client))
             self._pending.add(task)
-        try:
-            await self._dial(reader, writer)
-        finally:
-            if task is not None:
-                self._pending.discard(task)
+            task.add_done_callback(self._pending.discard)
 
-    async def _dial(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if self._listener is listener:  # not stopped (nor restarted) meanwhile
+            asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_waiting, listener)
+
+    async def _serve(self, client: socket.socket) -> None:
+        """Dial the upstream, then join the two: links start in the turn the client's stream
+        is made, before its first bytes are read."""
+        adopted = False
+        try:
+            server = await self._dial()
+            if server is None:
+                return
+            if not self.enabled:
+                server[1].transport.abort()
+                return
+            try:
+                stream = await adopt_forwarding_socket(client, STREAM_LIMIT)
+            except BaseException:
+                server[1].transport.abort()
+                raise
+            adopted = True
+            # TCP_NODELAY: asyncio's socket transports set it on every TCP socket already.
+            conn = Connection(stream, server, self._rng, self._on_link_done)
+            self.connections.add(conn)
+            self._new_connection(self, conn)
+        finally:
+            if not adopted:
+                # unread: the client sees a prompt EOF (a reset if it had sent something)
+                client.close()
+
+    async def _dial(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
             host, port = split_host_port(self.upstream)
             async with asyncio.timeout(DIAL_TIMEOUT_S):  # no extra task per dial, as wait_for
-                server = await open_forwarding_connection(host, port, STREAM_LIMIT)
+                return await open_forwarding_connection(host, port, STREAM_LIMIT)
         except (OSError, ApiError, TimeoutError, UnicodeError) as exc:
-            # The client connected; it now sees a prompt EOF, as with toxiproxy.
             log.info("proxy %s: upstream %s unreachable: %s", self.name, self.upstream, exc)
-            writer.transport.abort()
-            return
-        if not self.enabled:
-            writer.transport.abort()
-            server[1].transport.abort()
-            return
-        # TCP_NODELAY: asyncio's socket transports set it on every TCP socket already.
-        conn = Connection((reader, writer), server, self._rng, self._on_link_done)
-        self.connections.add(conn)
-        self._new_connection(self, conn)
+            return None
 
     def _on_link_done(self, conn: Connection, link: Link) -> None:
         self._link_done(self, link)
