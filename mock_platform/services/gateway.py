@@ -222,6 +222,7 @@ class Gateway:
         self.metrics = link_client(settings, "gateway-metrics", 2.0)
         kit.on_close(self.metrics.aclose)
         self.outbox = Database(settings.database("gateway-outbox"), OUTBOX_SCHEMA)
+        self.shipping_failing_since: float | None = None  # first failed shipment of a backlog
         kit.on_close(self.outbox.close)
         self.search_cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self.search_served = Window()  # ok = fresh results, not ok = cached (degraded)
@@ -325,13 +326,21 @@ class Gateway:
             "SELECT event_id, video_id, kind FROM outbox ORDER BY at LIMIT 500"
         )
         if not batch:
+            self.shipping_failing_since = None
             return
-        response = await self.metrics.post("/events", json=batch)
-        if response.status_code == 202:
-            marks = ",".join("?" for _ in batch)
-            await self.outbox.write(
-                f"DELETE FROM outbox WHERE event_id IN ({marks})", [e["event_id"] for e in batch]
-            )
+        try:
+            response = await self.metrics.post("/events", json=batch)
+        except httpx.HTTPError:
+            self.shipping_failing_since = self.shipping_failing_since or time.time()
+            raise
+        if response.status_code != 202:
+            self.shipping_failing_since = self.shipping_failing_since or time.time()
+            return
+        self.shipping_failing_since = None
+        marks = ",".join("?" for _ in batch)
+        await self.outbox.write(
+            f"DELETE FROM outbox WHERE event_id IN ({marks})", [e["event_id"] for e in batch]
+        )
 
     async def signals(self) -> dict[str, Any]:
         backlog = await self.outbox.one("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM outbox")
@@ -346,6 +355,10 @@ class Gateway:
             "outbox_backlog": backlog["n"] if backlog else 0,
             "outbox_oldest_age_s": time.time() - backlog["oldest"]
             if backlog and backlog["oldest"]
+            else 0.0,
+            # events wait because metrics cannot take them (not merely because they are new)
+            "outbox_failing_s": time.time() - self.shipping_failing_since
+            if self.shipping_failing_since
             else 0.0,
             "search_degraded_ratio": self.search_served.summary()["error_rate"],
             "feed_regions": self.regions.to_json(),

@@ -52,6 +52,11 @@ SOURCES = {
 }
 ERROR_OUTAGE, ERROR_DEGRADED = 0.5, 0.05
 QUEUE_AGE_S, LAG_S, COUNTERS_AGE_S, SLOW_P95_S = 10.0, 5.0, 10.0, 2.5
+SHIPPING_FAILING_S = 2.0  # events the gateway cannot hand to metrics for this long: delayed
+# A component gets worse on the page at once, better only once the signals have been better
+# for this long: a page that flips back and forth between two states tells users nothing.
+RECOVER_S = 3.0
+_SEVERITY = {"operational": 0, "degraded": 1, "outage": 2}
 
 
 def judge(signals: dict[str, Any], outages_only: bool) -> dict[str, tuple[str, str]]:
@@ -119,9 +124,40 @@ def _component_problems(
             problems.append(("degraded", "counters unreachable"))
         elif metrics["as_of_age_s"] > COUNTERS_AGE_S:
             problems.append(("degraded", f"counters {metrics['as_of_age_s']:.0f} s old"))
+        failing = (gateway or {}).get("outbox_failing_s") or 0.0
         if backlog > COUNTERS_AGE_S:
             problems.append(("degraded", f"view/like counts delayed {backlog:.0f} s"))
+        elif failing > SHIPPING_FAILING_S:
+            problems.append(
+                ("degraded", f"view/like counts delayed: metrics unreachable for {failing:.0f} s")
+            )
     return problems
+
+
+class Hysteresis:
+    """What the page shows of one component: a worse state at once, a better one only after
+    the signals have said so for RECOVER_S without a break (the worst they said meanwhile).
+    Pure: fed (state, now), it answers the state to publish."""
+
+    def __init__(self, recover_s: float = RECOVER_S) -> None:
+        self.shown = "operational"
+        self.recover_s = recover_s
+        self._better_since: float | None = None
+        self._worst_while_better = "operational"
+
+    def update(self, state: str, now: float) -> str:
+        if _SEVERITY[state] >= _SEVERITY[self.shown]:
+            self.shown, self._better_since = state, None
+            return self.shown
+        if self._better_since is None:
+            self._better_since, self._worst_while_better = now, state
+        elif _SEVERITY[state] > _SEVERITY[self._worst_while_better]:
+            self._worst_while_better = state
+        if now - self._better_since >= self.recover_s:
+            self.shown, self._better_since = self._worst_while_better, None
+            if _SEVERITY[state] < _SEVERITY[self.shown]:  # better still: the next wait begins
+                self._better_since, self._worst_while_better = now, state
+        return self.shown
 
 
 class StatusPage:
@@ -136,6 +172,7 @@ class StatusPage:
         self.states: dict[str, dict[str, Any]] = {
             c: {"state": "operational", "reason": "", "since": now} for c in COMPONENTS
         }
+        self.shown = {c: Hysteresis() for c in COMPONENTS}
         self.incidents: list[dict[str, Any]] = []
         self.rollouts: list[dict[str, Any]] = []
         self.feed_regions: dict[str, Any] = {}
@@ -158,8 +195,11 @@ class StatusPage:
         self.rollouts = list(gateway.get("rollouts") or self.rollouts)
         self.feed_regions = dict(gateway.get("feed_regions") or self.feed_regions)
         outages_only = self.settings.has("status-outages-only")
-        for component, (state, reason) in judge(signals, outages_only).items():
+        for component, (measured, found) in judge(signals, outages_only).items():
             current = self.states[component]
+            state = self.shown[component].update(measured, now)
+            # held while it recovers: say so
+            reason = found if state == measured else f"{found + '; ' if found else ''}recovering"
             if state != current["state"]:
                 self.incidents.append(
                     {

@@ -10,7 +10,7 @@ from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
 from mock_platform.services.cdn import serve_range
 from mock_platform.services.gateway import make_token
 from mock_platform.services.search import fts_query
-from mock_platform.services.status import judge
+from mock_platform.services.status import Hysteresis, judge
 
 
 def test_breaker_opens_on_errors_and_probes_once_after_the_window() -> None:
@@ -129,3 +129,38 @@ def test_search_breaker_open_is_an_outage_and_fragile_hides_degradation() -> Non
 def test_missing_signals_are_never_healthy() -> None:
     verdict = judge(_signals(moderation=None, replica=None, metrics=None), False)
     assert verdict["moderation"][0] == verdict["feed"][0] == verdict["metrics"][0] == "degraded"
+
+
+def test_events_metrics_cannot_take_make_counts_delayed_before_the_backlog_ages() -> None:
+    """The backlog drains when a slow link heals; if the link is then cut, new events wait
+    from age 0: the page must not call metrics healthy meanwhile (seen in CI as a false
+    'operational' for 9 s between metrics-slow and metrics-cut)."""
+    gateway = _signals()["gateway"]
+    assert isinstance(gateway, dict)
+    failing = _signals(gateway={**gateway, "outbox_oldest_age_s": 1.0, "outbox_failing_s": 2.5})
+    state, reason = judge(failing, False)["metrics"]
+    assert state == "degraded"
+    assert "metrics unreachable" in reason
+    briefly = _signals(gateway={**gateway, "outbox_oldest_age_s": 0.5, "outbox_failing_s": 0.5})
+    assert judge(briefly, False)["metrics"][0] == "operational"
+
+
+def test_the_page_gets_worse_at_once_and_better_only_once_it_held() -> None:
+    shown = Hysteresis(recover_s=3.0)
+    assert shown.update("degraded", 0.0) == "degraded"  # at once
+    assert shown.update("outage", 1.0) == "outage"  # worse: at once
+    assert shown.update("degraded", 2.0) == "outage"  # better: held
+    assert shown.update("outage", 3.0) == "outage"  # a relapse restarts the wait
+    assert shown.update("degraded", 4.0) == "outage"
+    assert shown.update("operational", 5.0) == "outage"
+    assert shown.update("operational", 6.9) == "outage"
+    # better for 3 s: shown as the worst it was meanwhile (degraded), not straight to green
+    assert shown.update("operational", 7.0) == "degraded"
+    assert shown.update("operational", 9.9) == "degraded"
+    assert shown.update("operational", 10.0) == "operational"
+    # a flapping signal never flaps the page
+    flapping = Hysteresis(recover_s=3.0)
+    states = [
+        flapping.update("degraded" if t % 2 else "operational", float(t)) for t in range(1, 12)
+    ]
+    assert states == ["degraded"] * 11
