@@ -134,7 +134,9 @@ def create_parts(scenario: Scenario, ctx: RunContext, record: RunRecord) -> RunP
         mix=scenario.load.mix or (spec.default_mix if spec else {}),
         env=dict(spec.env) if spec else {},
     )
-    budget = scenario.duration_s + 15 + (GATE_WAIT_BUDGET_S if ctx.gate else 0)
+    # phases last whole seconds from a whole second: up to a second more each (runner.py)
+    whole = scenario.duration_s + len(scenario.phases) + 1
+    budget = whole + 15 + (GATE_WAIT_BUDGET_S if ctx.gate else 0)
     load = LoadRunner(plat.gateway_url, ctx.run_dir / "load", budget, plan, ctx.load)
     prober = Prober(topology, plat.base_port, clock=ctx.clock)
 

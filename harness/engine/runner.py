@@ -2,8 +2,9 @@
 
     run_timeline(scenario (already scaled), record, parts, view, gate, clock):
       load.start() -> warm-up
-      for each phase: [gate] -> wait for the next whole second (the load's samples are whole
-                      seconds: a phase starts on one, so its first second is judged with it)
+      for each phase: [gate] -> start on a whole second (the load's samples are whole
+                      seconds: a phase that starts and lasts whole seconds is judged on all
+                      of them; the next phase starts where it ended, with no gap between)
                       -> apply its faults -> observe (probes, status page, abort
                       conditions, fault lifetimes, live view) -> remove the faults it ends
       --fail-fast: an observed expectation that can no longer pass (certainly_failed), or
@@ -59,6 +60,15 @@ WARMUP_MAX_S = 10.0
 # Locust writes each second's bucket once the second is over, every second: a phase's
 # samples are final this long after its end (what --fail-fast waits for before judging it).
 FINAL_AFTER_S = 3.0
+# A phase whose predecessor's faults took this long to remove still starts where it ended.
+LATE_START_S = 0.5
+
+
+def whole_seconds(duration_s: float) -> int:
+    """A phase lasts whole seconds (the load's samples do): its duration rounded up, at least
+    one. Rounded up, never down: a time scale must not cut a phase shorter than its own
+    ``within`` bounds."""
+    return max(math.ceil(duration_s - 1e-6), 1)
 
 
 class Aborted(Exception):
@@ -308,6 +318,7 @@ class _PhaseWalker:
         # phase index -> the faults it ends, each with its window in the record
         ending: dict[int, list[tuple[ActiveFault, FaultWindow]]] = {}
         self.parts.observer.poll(force=True)
+        boundary: float | None = None  # where the last phase ended: the next one starts there
         for p_index, phase in enumerate(self.scenario.phases):
             record = PhaseRecord(name=phase.name, start=self.clock.time())
             labels = [f"{r.name}: {r.threshold}" for r in self._so_far(p_index, record)]
@@ -316,7 +327,7 @@ class _PhaseWalker:
                 if self.gate
                 else set()
             )
-            record.start = self._next_whole_second()
+            record.start = self._phase_start(boundary)
             self.record.phases.append(record)
             for f_index, spec in enumerate(phase.faults):
                 if f_index in skipped:
@@ -333,17 +344,19 @@ class _PhaseWalker:
                 self.event("fault_applied", f"{phase.name}: {active.label}")
             record.faults = [f.label for faults in ending.values() for f, _ in faults]
             self.parts.probes.new_phase()
-            self.event("phase", f"phase {phase.name} ({phase.duration:g} s)")
+            seconds = whole_seconds(phase.duration)
+            self.event("phase", f"phase {phase.name} ({seconds} s)")
             self.view.phase(
                 self.scenario.name,
                 (p_index + 1, len(self.scenario.phases)),
                 phase.name,
-                phase.duration,
+                seconds,
                 record.faults,
                 labels,
             )
-            self._observe(p_index, phase.duration, record)
-            record.end = self.clock.time()
+            boundary = record.start + seconds
+            self._observe(p_index, boundary, record)
+            record.end = boundary
             for fault, window in ending.pop(p_index, []):
                 self.parts.faults.remove(fault)
                 window.end = self.clock.time()
@@ -351,16 +364,21 @@ class _PhaseWalker:
             if self.fail_fast:
                 self._unjudged.append(p_index)
 
-    def _next_whole_second(self) -> float:
-        """Wait for the next whole second of the wall clock and return it.
+    def _phase_start(self, boundary: float | None) -> float:
+        """The whole second a phase starts on: where the last one ended when that is now (its
+        faults were just removed), else the next one (the first phase, or after a game day's
+        prompt), waited for.
 
         The load's samples cover whole seconds [t, t + 1), and one that straddles a window's
         edge is counted in neither window. A phase that began mid-second would lose its first
         second, the one in which a fault bites first and often hardest (a canary taking
         traffic before it is ready fails for a fraction of a second, and nothing else)."""
-        boundary = math.ceil(self.clock.time())
-        self.clock.sleep(boundary - self.clock.time())
-        return float(boundary)
+        now = self.clock.time()
+        if boundary is not None and now - boundary < LATE_START_S:
+            return boundary
+        start = math.ceil(now)
+        self.clock.sleep(start - now)
+        return float(start)
 
     def _keep_watch(self) -> None:
         """During a phase and between phases (a game day's prompt): the platform's state,
@@ -375,10 +393,11 @@ class _PhaseWalker:
         if not self.parts.load.alive():
             raise HarnessError(f"the load generator stopped early:\n{self.parts.load.log_tail()}")
 
-    def _observe(self, p_index: int, seconds: float, record: PhaseRecord) -> None:
+    def _observe(self, p_index: int, until: float, record: PhaseRecord) -> None:
+        """Watch the phase until the wall-clock second ``until`` (samples are wall-clock)."""
         phase = self.scenario.phases[p_index]
-        start = self.clock.monotonic()
-        while (elapsed := self.clock.monotonic() - start) < seconds:
+        seconds = until - record.start
+        while (elapsed := self.clock.time() - record.start) < seconds:
             self._steer(p_index)
             self._keep_watch()
             if self.gate:

@@ -246,6 +246,27 @@ def test_phases_start_on_whole_seconds_so_a_faults_first_second_is_judged() -> N
     assert record.reason == "error_rate feed"
 
 
+def test_phases_last_whole_seconds_and_follow_each_other_without_a_gap() -> None:
+    """Scaled durations are rounded up to whole seconds, and each phase starts where the last
+    ended: a gap would leave the platform without the faults of either phase (a status page
+    that recovers in it would then have to notice the next fault from scratch)."""
+    rig = Rig()
+    rig.clock.now += 0.81
+    first = {**SCENARIO["phases"][0], "duration": "4.4s"}
+    scenario = {**SCENARIO, "phases": [first, *SCENARIO["phases"][1:]]}
+    record = rig.run(scenario)
+    baseline, broken, after = record.phases
+    assert baseline.end is not None
+    assert baseline.end - baseline.start == 5  # 4.4 s, rounded up
+    assert broken.start == baseline.end
+    assert after.start == broken.end
+    assert all(p.start == int(p.start) for p in record.phases)
+    removed_at = {label: t for t, label in rig.faults.removed}
+    applied_at = {label: t for t, label in rig.faults.applied}
+    assert applied_at["down a-b"] - baseline.end < 0.1
+    assert removed_at["down a-b"] - broken.start == pytest.approx(10, abs=0.1)
+
+
 def test_a_phase_sets_its_users_and_the_next_one_goes_back() -> None:
     rig = Rig()
     rig.run()
