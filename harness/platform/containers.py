@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -222,18 +223,39 @@ class ContainerSupervisor:
         with contextlib.suppress(Exception):
             child.container.remove(force=True)
 
-    def stop_all(self, grace_s: float = 5.0) -> None:
+    def stop_all(self, grace_s: float = 5.0) -> list[str]:
         """Every container of this platform goes, even ones started by an earlier supervisor
-        object of the same platform id; paused ones are unpaused first."""
+        object of the same platform id; paused ones are unpaused first. Returns what could
+        not be removed (never silently: the platform says so)."""
 
         def stop_one(child: ContainerChild) -> None:
             self._halt(child, grace_s)
 
         with ThreadPoolExecutor(max_workers=8) as pool:  # in parallel: one grace period in all
             list(pool.map(stop_one, self.children.values()))
-        with contextlib.suppress(Exception):
-            for container in self.client.containers.list(
-                all=True, filters={"label": f"{LABEL}.platform={self.platform_id}"}
-            ):
-                with contextlib.suppress(Exception):
+        return self._remove_all()
+
+    def _remove_all(self, attempts: int = 5) -> list[str]:
+        """Remove this platform's containers, listed again after each round: an engine busy
+        enough to fail one call (a timeout, a conflict) gets a few more chances."""
+        left: list[str] = []
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(0.5 * attempt)
+            try:
+                found = self.client.containers.list(
+                    all=True, filters={"label": f"{LABEL}.platform={self.platform_id}"}
+                )
+            except Exception as exc:
+                left = [f"(containers not listed: {_short(exc)})"]
+                continue
+            left = []
+            for container in found:
+                try:
                     container.remove(force=True)
+                except Exception as exc:
+                    if "No such container" not in str(exc):
+                        left.append(f"{container.name} ({_short(exc)})")
+            if not left:
+                return []
+        return left

@@ -382,7 +382,9 @@ class Platform:
                 with contextlib.suppress(FaultError):
                     client.delete_proxy(name)
             self._populated = False
-        self.supervisor.stop_all()
+        left = self.supervisor.stop_all()
+        if left:
+            self.echo("could not remove every container (docker rm -f them): " + "; ".join(left))
         self.close()
 
     def health(self) -> dict[str, ServiceHealth]:

@@ -132,8 +132,9 @@ class Supervisor:
         else:
             child.process.wait()
 
-    def stop_all(self, grace_s: float = 5.0) -> None:
-        """Every child ends: paused ones are resumed first, then SIGTERM, then SIGKILL."""
+    def stop_all(self, grace_s: float = 5.0) -> list[str]:
+        """Every child ends: paused ones are resumed first, then SIGTERM, then SIGKILL.
+        Returns what was left running: nothing (a SIGKILLed child always ends)."""
         for child in self.children.values():
             if child.alive():
                 if child.paused:
@@ -153,3 +154,4 @@ class Supervisor:
         if self.forkserver is not None:
             self.forkserver.stop(grace_s)
             self.forkserver = None
+        return []

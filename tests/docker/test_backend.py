@@ -17,7 +17,13 @@ from harness.platform import Platform
 from tests.docker.conftest import REPO, platform_containers
 from tests.integration.platform.conftest import TOPOLOGY, Api, free_base_port, wait_until
 
-pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    # one worker runs them all: they share the images and check that no container is left
+    pytest.mark.xdist_group("docker"),
+]
 
 
 def _state(plat: Platform, service: str) -> str:

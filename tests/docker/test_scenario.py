@@ -16,7 +16,13 @@ from tests.e2e.test_run import _harness_run, start_interrupted
 from tests.e2e.test_scenarios import FULL_RUN, floor
 from tests.integration.platform.conftest import free_base_port
 
-pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    # one worker runs them all: they share the images and check that no container is left
+    pytest.mark.xdist_group("docker"),
+]
 
 NAME = "moderation-frozen"
 
@@ -43,7 +49,8 @@ def test_moderation_frozen_in_containers_gets_the_local_verdict(
     if profile == "fragile":
         for reason in reasons:
             assert any(f.startswith(reason) for f in failed), (reason, failed)
-    assert not [c for c in platform_containers(docker_client) if c.status != "removing"]
+    left = [(c.name, c.status) for c in platform_containers(docker_client)]
+    assert not [c for c in left if c[1] != "removing"], (left, result.stderr[-2000:])
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
