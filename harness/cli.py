@@ -213,6 +213,21 @@ def _stack(func: Any, options: list[Callable[[Any], Any]]) -> Any:
     return func
 
 
+def _time_scale(_ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    """A factor in 0.05-10, or ``floor`` (None: each scenario at its own floor)."""
+    if value.strip().lower() == "floor":
+        return None
+    try:
+        scale = float(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: a number (0.5 halves every duration) or 'floor'"
+        ) from None
+    if not 0.05 <= scale <= 10:
+        raise click.BadParameter(f"{scale:g} is not in 0.05-10")
+    return scale
+
+
 def _run_options(func: Any) -> Any:
     """What ``run`` and ``gameday`` share: profile, time scale, reports, seed, plain output."""
     options: list[Callable[[Any], Any]] = [
@@ -225,10 +240,12 @@ def _run_options(func: Any) -> Any:
         _defect_option,
         click.option(
             "--time-scale",
-            type=click.FloatRange(0.05, 10),
-            default=1.0,
+            metavar="SCALE|floor",
+            default="1",
+            callback=_time_scale,
             show_default=True,
-            help="Multiply every duration (0.25 for CI).",
+            help="Multiply every duration; 'floor': each scenario at its min_time_scale, the"
+            " shortest timeline its verdict is tested at.",
         ),
         click.option(
             "--report-dir",
@@ -304,7 +321,7 @@ def run(
     tags: str,
     profile: str | None,
     defects: tuple[str, ...],
-    time_scale: float,
+    time_scale: float | None,
     report_dir: Path,
     workers: int,
     remote_workers: int,
@@ -489,7 +506,7 @@ def gameday(
     auto: bool,
     profile: str | None,
     defects: tuple[str, ...],
-    time_scale: float,
+    time_scale: float | None,
     report_dir: Path,
     seed: int | None,
     plain: bool,

@@ -72,7 +72,7 @@ class SessionOptions:
     topology: Path | None = None  # --topology (default: each scenario's, else the mock's)
     profile: str | None = None
     defects: tuple[str, ...] = ()
-    time_scale: float = 1.0
+    time_scale: float | None = 1.0  # None: each scenario at its own floor (--time-scale floor)
     report_dir: Path = Path("reports")
     load: LoadOptions = dataclasses.field(default_factory=LoadOptions)
     base_port: int | None = None
@@ -147,7 +147,7 @@ def execute(
     scenarios: list[Scenario], options: SessionOptions, view: RunView
 ) -> tuple[Path, list[RunRecord]]:
     """Each scenario on its own platform; reports written even when interrupted."""
-    refused = [r for s in scenarios if (r := s.refuses_time_scale(options.time_scale))]
+    refused = [r for s in scenarios if (r := s.refuses_time_scale(s.scale_for(options.time_scale)))]
     if refused:
         raise ConfigError("time scale too small:\n" + "\n".join(refused))
     check_report_dir(options.report_dir)
@@ -160,7 +160,8 @@ def execute(
     run_id = new_run_id()
     run_dir = (options.report_dir / run_id).resolve()
     records: list[RunRecord] = []
-    view.say(f"run {run_id}: {len(scenarios)} scenario(s), time scale {options.time_scale:g}")
+    scale = "each at its floor" if options.time_scale is None else f"{options.time_scale:g}"
+    view.say(f"run {run_id}: {len(scenarios)} scenario(s), time scale {scale}")
     try:
         with _sigterm_interrupts():
             for scenario in scenarios:
@@ -286,7 +287,7 @@ def _attempt(
             scenario_dir,
             plat,
             Path(".chaos/faults").resolve(),
-            options.time_scale,
+            scenario.scale_for(options.time_scale),
             options.load,
             view,
             options.gate,
@@ -322,7 +323,8 @@ def _errored_by(
             defects=options.defects,
         )
         plat.close()
-    context = RunContext(run_id, scenario_dir, plat, Path(".chaos/faults"), options.time_scale)
+    scale = scenario.scale_for(options.time_scale)
+    context = RunContext(run_id, scenario_dir, plat, Path(".chaos/faults"), scale)
     record = new_record(scenario, context)
     record.status = Status.ERRORED
     record.finished_at = record.started_at

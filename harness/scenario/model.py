@@ -409,6 +409,13 @@ class Scenario(_Strict):
 
     source: Path | None = Field(default=None, exclude=True)  # the file it was read from
 
+    def scale_for(self, requested: float | None) -> float:
+        """The time scale this scenario runs at: the one asked for, or (None: ``--time-scale
+        floor``) its own floor, the shortest timeline its verdict is tested at (1 without one)."""
+        if requested is not None:
+            return requested
+        return self.min_time_scale or 1.0
+
     def refuses_time_scale(self, factor: float) -> str | None:
         """Why ``factor`` is too small for this scenario, or None if it is accepted."""
         if self.min_time_scale is None or factor >= self.min_time_scale:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,23 @@ def test_harness_defects_lists_the_catalogue_with_what_catches_each(
     assert re.match(r"\d+ defects of shortvideo \(run with --defect NAME\[,NAME\]\):", out)
     assert re.search(r"gateway-retry-storm +partial-faults +three tries", out)
     assert "caught by search-outage: p95 search" in out
+
+
+def test_time_scale_floor_runs_each_scenario_at_its_own_floor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    seen: dict[str, float] = {}
+
+    def execute(scenarios: list[Any], options: Any, view: Any) -> tuple[Path, list[Any]]:
+        seen.update({s.name: s.scale_for(options.time_scale) for s in scenarios})
+        return tmp_path, []
+
+    monkeypatch.setattr("harness.engine.session.execute", execute)
+    argv = ["run", "scenarios/region-failover.yaml", "scenarios/search-outage.yaml"]
+    assert _main(monkeypatch, *argv, "--time-scale", "floor") == 0
+    assert seen == {"region-failover": 0.8, "search-outage": 0.4}
+    assert _main(monkeypatch, *argv, "--time-scale", "1.5") == 0
+    assert seen == {"region-failover": 1.5, "search-outage": 1.5}
+    assert _main(monkeypatch, *argv, "--time-scale", "fast") == 2
