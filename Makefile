@@ -36,9 +36,12 @@ chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or d
 images: $(STAMP) ## build the docker backend's images locally (no registry needed)
 	@PY=$(BIN)/python images/build.sh
 
-test: $(STAMP) ## run the test suite (unit, integration, e2e)
+# TEST_JOBS: pytest-xdist workers, each taking whole files (a module's shared platform, the
+# docker tests' images); 0: every test in this process, in order
+TEST_JOBS ?= 2
+test: $(STAMP) ## run the test suite (unit, integration, e2e) on TEST_JOBS workers
 	@scripts/system-deps.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + ruff format --check + mypy --strict
 	$(BIN)/ruff check .

@@ -23,9 +23,17 @@ pytest_plugins = ["pytester"]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The defect matrix (tests/e2e/test_defects.py), when those tests ran."""
-    matrix = sys.modules.get("tests.e2e.test_defects")
-    rows: dict[str, tuple[str, str]] = getattr(matrix, "MATRIX", {})
+    """The defect matrix (tests/e2e/test_defects.py), when those tests ran: read from the
+    reports' properties, so it is whole when pytest-xdist ran the cases in workers."""
+    rows: dict[str, tuple[str, str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", []):
+                if name == "matrix":
+                    defect, scenario, failed = value
+                    rows[defect] = (scenario, failed)
     if not rows:
         return
     terminalreporter.section("defect matrix: defect -> scenario: what failed")

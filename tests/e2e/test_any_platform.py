@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.procs import alive
 from tests.e2e.test_run import REPO
+from tests.integration.platform.conftest import free_base_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,6 +50,8 @@ def test_the_tiny_target_through_its_topology_alone(tmp_path: Path, profile: str
         profile,
         "--time-scale",
         "0.5",  # the scenarios' floor
+        "--base-port",
+        str(free_base_port()),
         "--report-dir",
         str(tmp_path),
         cwd=tmp_path,
@@ -82,7 +85,7 @@ def _external_topology(tmp_path: Path, base: int) -> Path:
 @pytest.fixture
 def running_stack(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
     """The notes system started by the test, not by the harness (as a compose stack would)."""
-    base = 19700
+    base = free_base_port()
     notes = [sys.executable, str(TINY / "notes.py")]
     processes = [
         subprocess.Popen([*notes, "store", "--port", str(base + 2), "--data", str(tmp_path)]),

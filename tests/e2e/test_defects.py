@@ -8,6 +8,7 @@ once. The matrix is printed at the end of the test run (tests/conftest.py) and k
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ CATALOGUE = load_topology(DEFAULT_TOPOLOGY).defects
 CAUGHT: dict[str, DefectCatch] = {
     name: defect.caught_by for name, defect in CATALOGUE.items() if defect.caught_by
 }
-# defect -> (scenario, what failed first): what the terminal summary prints
-MATRIX: dict[str, tuple[str, str]] = {}
+# Each case records (defect, scenario, what failed) as the report's "matrix" property: the
+# terminal summary (tests/conftest.py) prints them, also from pytest-xdist's workers.
+MATRIX_PROPERTY = "matrix"
 
 
 def _invariants(scenario: str) -> set[str]:
@@ -34,14 +36,17 @@ def _invariants(scenario: str) -> set[str]:
 
 
 @pytest.mark.parametrize("defect", sorted(CAUGHT))
-def test_the_defect_fails_the_scenario_its_catalogue_names(tmp_path: Path, defect: str) -> None:
+def test_the_defect_fails_the_scenario_its_catalogue_names(
+    tmp_path: Path, defect: str, record_property: Callable[[str, object], None]
+) -> None:
     catch = CAUGHT[defect]
     # An invariant is judged only when the run goes to its end (a lost write is certain only
     # at its deadline): a defect caught by one runs in full.
     fast = [] if set(catch.expectations) & _invariants(catch.scenario) else ["--fail-fast"]
     code, stderr, journal = _run(tmp_path, catch.scenario, "normal", "--defect", defect, *fast)
     failed = _failed(journal)
-    MATRIX[defect] = (catch.scenario, "; ".join(failed) or f"nothing failed (exit {code})")
+    shown = "; ".join(failed) or f"nothing failed (exit {code})"
+    record_property(MATRIX_PROPERTY, (defect, catch.scenario, shown))
     assert code == 1, (failed, journal["reason"], stderr[-2000:])
     assert journal["defects"] == [defect]
     expected = catch.expectations

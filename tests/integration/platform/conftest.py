@@ -4,6 +4,7 @@ tests; every test starts from a healed platform (no toxics, links enabled, nothi
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import time
 import uuid
@@ -22,7 +23,12 @@ from mock_platform.services.gateway import make_token
 TOPOLOGY = load_topology(DEFAULT_TOPOLOGY)
 # Blocks below the kernel's ephemeral range (32768+): a client's outgoing connection can take
 # a port there between our check and a service's bind. Cycled: each block is checked first.
-_BLOCKS = range(21000, 32768 - 700, 700)
+# Under pytest-xdist each worker cycles through its own share of the blocks, so two tests
+# running at once never reach for the same ports.
+_ALL_BLOCKS = range(21000, 32768 - 700, 700)
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_BLOCKS = _ALL_BLOCKS[int(_WORKER or 0) % _WORKERS :: _WORKERS]
 _bases = itertools.cycle(_BLOCKS)
 
 

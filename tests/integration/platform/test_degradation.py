@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -190,8 +191,13 @@ def test_events_are_never_lost_when_metrics_is_cut_off(api: Api) -> None:
 
 def test_counters_are_labelled_with_their_as_of_time(api: Api) -> None:
     published_video(api)
-    first = api.http.get("/v1/feed").json()
-    assert first["counters_as_of"] is not None
+
+    def labelled() -> bool:  # the feed has read the counters once
+        first.update(api.http.get("/v1/feed").json())
+        return first["counters_as_of"] is not None
+
+    first: dict[str, Any] = {}
+    wait_until(labelled, 10, "the feed read its counters")
     api.toxiproxy.add_toxic("feed-a-metrics", "latency", attributes={"latency": 2000})
     time.sleep(1.5)
     start = time.monotonic()
