@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# make chaos [SCENARIO=file] [TOPOLOGY=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=1]
+# make chaos [SCENARIO=file] [TOPOLOGY=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=floor]
 #            [WORKERS=0] [BASE_PORT=18000] (two people on one host: each their own port block)
 SCENARIO   ?= scenarios
 TAGS       ?= default
-TIME_SCALE ?= 1
+# floor: each scenario at its min_time_scale, the shortest timeline whose verdict CI checks
+TIME_SCALE ?= floor
 WORKERS    ?= 0
 BACKEND    ?= local
 chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or docker containers)

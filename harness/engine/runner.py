@@ -57,6 +57,7 @@ __all__ = [
 OBSERVE_EVERY_S = 0.5
 LIVE_WINDOW_S = 5  # live figures cover the last few complete seconds
 WARMUP_MAX_S = 10.0
+WARMUP_AFTER_SPAWN_S = 1.0
 # Locust writes each second's bucket once the second is over, every second: a phase's
 # samples are final this long after its end (what --fail-fast waits for before judging it).
 FINAL_AFTER_S = 3.0
@@ -240,7 +241,12 @@ def run_timeline(
 
 def _start_load(scenario: Scenario, parts: RunParts, event: Callable[[str, str], None]) -> None:
     parts.load.start()
-    warmup = min(scenario.load.users / scenario.load.spawn_rate + 2, WARMUP_MAX_S)
+    # Every user spawned, then one second for each to make its first requests (the burst of
+    # first requests is over after it: samples show a steady rate from the next second on);
+    # the first phase then starts on the next whole second.
+    warmup = min(
+        scenario.load.users / scenario.load.spawn_rate + WARMUP_AFTER_SPAWN_S, WARMUP_MAX_S
+    )
     event("load", f"{parts.load.users} users, warming up {warmup:.0f} s")
     deadline = parts.clock.monotonic() + warmup
     while (left := deadline - parts.clock.monotonic()) > 0:
