@@ -436,7 +436,7 @@ def defects(topology: Path | None) -> None:
     for name, defect in spec.defects.items():
         catch = defect.caught_by
         caught = (
-            f"{catch.scenario}: {' or '.join(catch.expectations)}" if catch else "no scenario yet"
+            str(catch) if catch else "no scenario yet"
         )
         click.echo(f"{name:30} {defect.breaks:15} {defect.description}")
         click.echo(f"{'':30} {'':15} caught by {caught}")

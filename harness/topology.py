@@ -356,6 +356,9 @@ class DefectCatch(_Strict):
     """Where the scenario library is expected to catch a defect."""
 
     scenario: str = Field(description="A scenario's name")
+    phase: str | None = Field(
+        default=None, description="The phase the expectation belongs to (omitted: any phase)"
+    )
     expectation: str | list[str] = Field(
         description=(
             "The start of the failed expectation's name; a list: any one of them (a defect"
@@ -366,6 +369,16 @@ class DefectCatch(_Strict):
     @property
     def expectations(self) -> list[str]:
         return [self.expectation] if isinstance(self.expectation, str) else self.expectation
+
+    def matches(self, phase: str, name: str) -> bool:
+        """A failed judgement (its phase and name) is one this catch names."""
+        if self.phase is not None and phase != self.phase:
+            return False
+        return any(name.startswith(expected) for expected in self.expectations)
+
+    def __str__(self) -> str:
+        where = f" in {self.phase}" if self.phase else ""
+        return f"{self.scenario}: {' or '.join(self.expectations)}{where}"
 
 
 class DefectSpec(_Strict):

@@ -18,11 +18,15 @@ __all__ = ["CircuitBreaker", "RetryBudget", "backoff_s"]
 class CircuitBreaker:
     def __init__(
         self,
-        window_s: float = 10.0,
-        min_calls: int = 20,
+        window_s: float = 4.0,
+        min_calls: int = 10,
         error_ratio: float = 0.5,
-        open_s: float = 5.0,
+        open_s: float = 3.0,
     ) -> None:
+        """Opens once half the calls of the last ``window_s`` failed (at least ``min_calls``),
+        then lets one probe through every ``open_s``. A short window: with 10 s of good calls
+        behind it, a dead upstream took 8-9 s of 0.8 s timeouts to trip (half the window had
+        to fail first)."""
         self.window_s = window_s
         self.min_calls = min_calls
         self.error_ratio = error_ratio
