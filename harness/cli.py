@@ -435,9 +435,7 @@ def defects(topology: Path | None) -> None:
     click.echo(f"{len(spec.defects)} defects of {spec.name} (run with --defect NAME[,NAME]):")
     for name, defect in spec.defects.items():
         catch = defect.caught_by
-        caught = (
-            str(catch) if catch else "no scenario yet"
-        )
+        caught = str(catch) if catch else "no scenario yet"
         click.echo(f"{name:30} {defect.breaks:15} {defect.description}")
         click.echo(f"{'':30} {'':15} caught by {caught}")
 

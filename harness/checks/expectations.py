@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from harness.load.result import Sample, figures
+from harness.load.result import Sample, figures, share
 from harness.record import Judgement
 from harness.scenario.model import (
     FailoverExpectation,
@@ -25,7 +25,13 @@ from harness.scenario.model import (
     Threshold,
 )
 
-__all__ = ["Observation", "certainly_failed", "judge_metric", "judge_observed"]
+__all__ = [
+    "Observation",
+    "certainly_failed",
+    "judge_metric",
+    "judge_observed",
+    "measure_metric",
+]
 
 
 ERROR_RATE_FLOOR = 0.01  # "2x baseline" of a 0% error rate still allows 1%
@@ -55,7 +61,7 @@ NO_REQUESTS = "no request finished in the window"
 def _fmt(metric: str, value: float) -> str:
     if math.isnan(value):
         return NO_REQUESTS
-    if metric == "error_rate":
+    if metric in ("error_rate", "share"):
         return f"{value:.2%}"
     if metric == "throughput":
         return f"{value:.1f}/s"
@@ -84,6 +90,17 @@ def _holds(expectation: MetricExpectation, value: float, baseline: float) -> tup
     return ok, ", ".join(shown)
 
 
+def measure_metric(
+    expectation: MetricExpectation, samples: list[Sample], start: float, end: float
+) -> float:
+    """The expectation's metric of its endpoint (and build) over [start, end); NaN if none."""
+    endpoint, build = expectation.endpoint, expectation.build
+    if expectation.metric == "share":
+        assert build is not None  # validated: share names its build
+        return share(samples, start, end, endpoint, build)
+    return figures(samples, start, end, endpoint, build).get(expectation.metric)
+
+
 def judge_metric(
     expectation: MetricExpectation,
     phase: str,
@@ -94,9 +111,13 @@ def judge_metric(
 ) -> Judgement:
     """``within`` skips the first N s of the phase; ``for`` needs N s in a row that hold."""
     metric, endpoint, build = expectation.metric, expectation.endpoint, expectation.build
+
+    def measure(start: float, end: float) -> float:
+        return measure_metric(expectation, samples, start, end)
+
     base_value = math.nan
     if baseline is not None:
-        base_value = figures(samples, baseline[0], baseline[1], endpoint, build).get(metric)
+        base_value = measure(*baseline)
     name = f"{metric} {endpoint}" + (f" @{build}" if build else "")
     if expectation.within is not None:
         start = start + expectation.within
@@ -105,7 +126,7 @@ def judge_metric(
         need = max(round(expectation.for_), 1)
         run = best = 0
         for second in range(math.ceil(start), int(end)):
-            value = figures(samples, second, second + 1, endpoint, build).get(metric)
+            value = measure(second, second + 1)
             ok, shown = _holds(expectation, value, base_value)
             run = run + 1 if ok else 0
             best = max(best, run)
@@ -117,7 +138,7 @@ def judge_metric(
             measured=f"held {best} s in a row",
             threshold=f"{shown} for {need} s",
         )
-    value = figures(samples, start, end, endpoint, build).get(metric)
+    value = measure(start, end)
     ok, shown = _holds(expectation, value, base_value)
     return Judgement(
         phase=phase, name=name, passed=ok, measured=_fmt(metric, value), threshold=shown

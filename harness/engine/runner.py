@@ -29,6 +29,7 @@ from harness.checks.expectations import (
     certainly_failed,
     judge_metric,
     judge_observed,
+    measure_metric,
 )
 from harness.checks.probes import Observable
 from harness.clock import Clock
@@ -493,9 +494,7 @@ class _PhaseWalker:
         now = int(self.clock.time())
         for rule in self.scenario.abort:
             span = rule.for_ or 10.0
-            value = figures(self._samples, now - span - 1, now - 1, rule.endpoint, rule.build).get(
-                rule.metric
-            )
+            value = measure_metric(rule, self._samples, now - span - 1, now - 1)
             bound = rule.max.value if rule.max else math.inf
             if not math.isnan(value) and value > bound:
                 raise Aborted(

@@ -131,6 +131,15 @@ def figures(
     )
 
 
+def share(samples: Iterable[Sample], start: float, end: float, endpoint: str, build: str) -> float:
+    """The fraction of the endpoint's requests (whole seconds in [start, end)) that ``build``
+    served: how far a release reached (NaN when nothing finished)."""
+    everyone = figures(samples, start, end, endpoint).requests
+    if not everyone:
+        return math.nan
+    return figures(samples, start, end, endpoint, build).requests / everyone
+
+
 @dataclasses.dataclass(frozen=True)
 class HistoryEvent:
     """One line of the operation history (harness/load/history.py writes them)."""

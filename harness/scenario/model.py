@@ -256,9 +256,10 @@ Fault = Annotated[
 
 
 class MetricExpectation(_Strict):
-    """A load figure: error_rate, p50, p95, p99 (seconds), or throughput (requests/s)."""
+    """A load figure: error_rate, p50, p95, p99 (seconds), throughput (requests/s), or share
+    (of the endpoint's requests, the fraction its ``build`` served: a canary's exposure)."""
 
-    metric: Literal["error_rate", "p50", "p95", "p99", "throughput"]
+    metric: Literal["error_rate", "p50", "p95", "p99", "throughput", "share"]
     endpoint: str = "all"
     build: str | None = None
     max: Threshold | None = None
@@ -270,6 +271,8 @@ class MetricExpectation(_Strict):
     def _bounded(self) -> MetricExpectation:
         if self.max is None and self.min is None:
             raise ValueError("needs max or min")
+        if self.metric == "share" and self.build is None:
+            raise ValueError("share needs build: the build whose share of the endpoint it is")
         return self
 
 

@@ -98,3 +98,23 @@ def test_a_status_state_must_be_reached_within_its_time() -> None:
     assert judge_observed(expectation, "p", readings).passed
     assert not judge_observed(expectation.model_copy(update={"within": 3.0}), "p", readings).passed
     assert not judge_observed(expectation, "p", []).passed
+
+
+def test_share_is_the_fraction_of_the_endpoints_requests_a_build_served() -> None:
+    stable = [Sample(t, "search", "v1", 9, 0, (5.0,) * 9, {}) for t in range(10, 20)]
+    canary = [Sample(t, "search", "v2", 3, 0, (300.0,) * 3, {}) for t in range(10, 14)]
+    reach = _metric(metric="share", endpoint="search", build="v2", max=0.15)
+    judged = judge_metric(reach, "rollout", stable + canary, 10, 20, None)
+    assert judged.measured == "11.76%"  # 12 of 102: four seconds at a quarter
+    assert judged.passed
+    big_bang = [Sample(t, "search", "v2", 12, 0, (300.0,) * 12, {}) for t in range(10, 14)]
+    judged = judge_metric(reach, "rollout", stable[4:] + big_bang, 10, 20, None)
+    assert judged.measured == "47.06%"
+    assert not judged.passed
+    nothing = judge_metric(reach, "rollout", [], 10, 20, None)
+    assert not nothing.passed  # no data is never a pass
+
+
+def test_share_names_its_build() -> None:
+    with pytest.raises(ValueError, match="share needs build"):
+        _metric(metric="share", endpoint="search", max=0.15)
