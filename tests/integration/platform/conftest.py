@@ -79,6 +79,14 @@ class Api:
         response = self.http.get(f"/v1/videos/{video_id}")
         return str(response.json().get("status", f"http {response.status_code}"))
 
+    def search_ids(self, query: str) -> list[str]:
+        """The video ids a search finds now; none while search answers otherwise (a breaker
+        still open after an earlier test's fault: it closes on its next probe)."""
+        response = self.http.get("/v1/search", params={"q": query})
+        if response.status_code != 200:
+            return []
+        return [str(item["video_id"]) for item in response.json()["items"]]
+
     def pause(self, service: str) -> None:
         self.platform.supervisor.signal(service, signal.SIGSTOP)
 

@@ -21,14 +21,7 @@ def test_happy_path_upload_moderation_publish(api: Api) -> None:
     bad = api.upload(violating=True, title="forbidden")
     assert bad.status_code == 202
     wait_until(lambda: api.status_of(bad.json()["video_id"]) == "rejected", 15, "rejected")
-    wait_until(
-        lambda: any(
-            i["video_id"] == video_id
-            for i in api.http.get("/v1/search", params={"q": "#cats"}).json()["items"]
-        ),
-        10,
-        "searchable",
-    )
+    wait_until(lambda: video_id in api.search_ids("#cats"), 10, "searchable")
     feed = api.http.get("/v1/feed", params={"user": "bob"}).json()
     assert video_id in [item["video_id"] for item in feed["items"]]
     assert bad.json()["video_id"] not in [item["video_id"] for item in feed["items"]]
@@ -105,11 +98,7 @@ def test_search_blackhole_fails_fast_and_never_slows_the_feed(api: Api) -> None:
 
 def test_search_serves_cached_results_marked_degraded(api: Api) -> None:
     published_video(api, title="surfing dog", hashtags="surf")
-    wait_until(
-        lambda: bool(api.http.get("/v1/search", params={"q": "surfing"}).json()["items"]),
-        10,
-        "indexed",
-    )
+    wait_until(lambda: bool(api.search_ids("surfing")), 10, "indexed")
     api.toxiproxy.set_enabled("gateway-search", False)
     response = api.http.get("/v1/search", params={"q": "surfing"})
     if api.fragile:
