@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from harness.errors import ConfigError
+from harness.placeholders import WRITE_EXAMPLE, fill_write
 from harness.problems import Problem, unknown, validation_problems
 from harness.units import Duration
 from harness.yamlfile import Loaded, YamlProblem, load_yaml
@@ -48,6 +49,7 @@ __all__ = [
     "PrometheusSource",
     "RatioSource",
     "ReadBackSpec",
+    "ReaderSpec",
     "RolloutsSpec",
     "ServiceSpec",
     "StatusPageSpec",
@@ -167,6 +169,37 @@ class ReadBackSpec(_Strict):
     terminal: list[str] = Field(default_factory=list, description="States that end a write")
 
 
+class ReaderSpec(_Strict):
+    """A place an acknowledged write must be served from once the platform healed, and what it
+    must look like there. Templates take the topology's placeholders and the write's own:
+    {ref} (its id), {state} (its state read back) and {value[KEY]} (what the load recorded
+    when it invoked it). Exactly one check: json + equals, contains, or sha256."""
+
+    description: str = ""
+    url: str = Field(description="A template: what to GET")
+    when: list[str] = Field(
+        default_factory=list, description="Only writes read back in one of these states"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers")
+    json_path: str | None = Field(default=None, alias="json", description="With equals")
+    equals: str | None = Field(default=None, description="The value at json, a template")
+    contains: str | None = Field(default=None, description="A template the body must contain")
+    sha256: str | None = Field(default=None, description="The body's digest, a template")
+
+    @model_validator(mode="after")
+    def _one_check(self) -> ReaderSpec:
+        checks = [c for c in (self.equals, self.contains, self.sha256) if c is not None]
+        if len(checks) != 1:
+            raise ValueError("needs exactly one of equals (with json), contains, sha256")
+        if (self.equals is None) != (self.json_path is None):
+            raise ValueError("equals and json go together")
+        return self
+
+    def templates(self) -> list[str]:
+        found = [self.url, *self.headers.values()]
+        return found + [t for t in (self.equals, self.contains, self.sha256) if t is not None]
+
+
 class LoadSpec(_Strict):
     locustfile: str = Field(description="The platform's locustfile, relative to this file")
     user_classes: list[str] = Field(min_length=1, description="As scenarios name them in mix")
@@ -180,6 +213,10 @@ class LoadSpec(_Strict):
         default_factory=dict, description="Environment of the Locust processes (secrets)"
     )
     read_back: ReadBackSpec | None = None
+    readers: dict[str, ReaderSpec] = Field(
+        default_factory=dict,
+        description="Every place an acknowledged write must be served from (readers_agree)",
+    )
 
     @model_validator(mode="after")
     def _mix_of_classes(self) -> LoadSpec:
@@ -314,7 +351,12 @@ class Capabilities(_Strict):
 
 
 InvariantCheck = Literal[
-    "no_lost_writes", "no_duplicates", "all_terminal", "never_in_state", "acknowledged_counted"
+    "no_lost_writes",
+    "no_duplicates",
+    "all_terminal",
+    "never_in_state",
+    "acknowledged_counted",
+    "readers_agree",
 ]
 
 
@@ -329,6 +371,7 @@ class InvariantSpec(_Strict):
     endpoints: list[str] = Field(default_factory=list, description="acknowledged_counted")
     status: str = Field(default="202", description="acknowledged_counted: the status counted")
     probe: str | None = Field(default=None, description="acknowledged_counted: the counter")
+    readers: list[str] = Field(default_factory=list, description="readers_agree: load.readers")
 
     @model_validator(mode="after")
     def _complete(self) -> InvariantSpec:
@@ -336,6 +379,8 @@ class InvariantSpec(_Strict):
             raise ValueError("never_in_state needs flag and state")
         if self.check == "acknowledged_counted" and not (self.endpoints and self.probe):
             raise ValueError("acknowledged_counted needs endpoints and probe")
+        if self.check == "readers_agree" and not self.readers:
+            raise ValueError("readers_agree needs readers (names in load.readers)")
         return self
 
 
@@ -638,6 +683,12 @@ def _references(topology: Topology) -> list[tuple[tuple[str | int, ...], str]]:
         reads_back = invariant.check not in ("acknowledged_counted", "no_duplicates")
         if reads_back and (topology.load is None or topology.load.read_back is None):
             found.append((("invariants", name), "needs load.read_back (how to read a write)"))
+        readers = topology.load.readers if topology.load else {}
+        for index, reader in enumerate(invariant.readers):
+            if reader not in readers:
+                found.append(
+                    (("invariants", name, "readers", index), unknown("reader", reader, readers))
+                )
     if topology.components and topology.status_page is None:
         found.append((("components",), "components need a status_page to read them from"))
     if topology.load is not None and not topology.locustfile().is_file():  # type: ignore[union-attr]
@@ -656,6 +707,8 @@ def _template_problems(topology: Topology) -> list[tuple[tuple[str | int, ...], 
         templates.append((("status_page",), page.url or page.path))
     if topology.load is not None and topology.load.read_back is not None:
         templates.append((("load", "read_back", "url"), topology.load.read_back.url))
+    for name, reader in (topology.load.readers if topology.load else {}).items():
+        templates += [(("load", "readers", name), t) for t in reader.templates()]
     rollouts = topology.capabilities.rollouts
     if rollouts is not None:
         templates.append((("capabilities", "rollouts", "url"), rollouts.url))
@@ -680,7 +733,7 @@ def _template_problems(topology: Topology) -> list[tuple[tuple[str | int, ...], 
                 )
     for path, template in templates:
         try:
-            topology.render(template.replace("{ref}", "REF"), topology.base_port, "target")
+            topology.render(fill_write(template, WRITE_EXAMPLE), topology.base_port, "target")
         except (KeyError, ValueError, IndexError, AttributeError) as exc:
             message = exc.args[0] if exc.args else str(exc)
             found.append((path, f"bad template {template!r}: {message}"))

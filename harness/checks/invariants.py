@@ -11,6 +11,9 @@
     never_in_state    no write invoked with value[flag] true reads back in the forbidden state
     acknowledged_counted  responses with the status on these endpoints (the load's samples)
                       all reach a counter probe (its growth since the run began), in time
+    readers_agree     every reader named (load.readers) serves each acknowledged write as it
+                      read back (checks/readers.py), in time: a replica or index that
+                      silently skipped it, other bytes than were uploaded
 An ``info`` write (outcome unknown) is never counted as lost nor as acknowledged.
 """
 
@@ -23,11 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from harness.checks.paths import at
+from harness.checks.readers import ReadCheck, wrong_reads
 from harness.clock import SYSTEM_CLOCK, Clock
 from harness.load.result import History, Sample
+from harness.placeholders import WriteFields, fill_write
 from harness.record import Judgement
 from harness.scenario.model import Invariant
-from harness.topology import InvariantSpec, Topology
+from harness.topology import InvariantSpec, ReaderSpec, Topology
 
 __all__ = ["InvariantInputs", "ReadBack", "judge_invariants"]
 
@@ -49,7 +54,7 @@ class ReadBack:
     def state(self, ref: str) -> str:
         spec = self.topology.load.read_back if self.topology.load else None
         assert spec is not None
-        url = self.topology.render(spec.url.replace("{ref}", ref), self.base_port)
+        url = self.topology.render(fill_write(spec.url, WriteFields(ref), True), self.base_port)
         try:
             response = self.http.get(url)
         except httpx.HTTPError:
@@ -69,6 +74,7 @@ class InvariantInputs:
     history: History
     samples: list[Sample]
     read_state: Callable[[str], str]
+    read_as: ReadCheck  # (reader, write) -> None when that reader agrees, else what it served
     counter: Callable[[str], float | None]  # probe name -> its value now
     counted_before: dict[str, float | None]  # probe name -> its value when the run began
     clock: Clock = SYSTEM_CLOCK
@@ -82,6 +88,7 @@ class _Context:
     inputs: InvariantInputs
     states: dict[str, str]  # key -> read-back state (acknowledged writes of the spec's kind)
     terminal: list[str]
+    readers: dict[str, ReaderSpec]  # the topology's load.readers
 
 
 def _ids(keys: list[str], history: History) -> str:
@@ -174,14 +181,48 @@ def _acknowledged_counted(name: str, ctx: _Context) -> Judgement:
     )
 
 
+# what a write reads back as when there is nothing a reader could agree with
+_NOT_A_STATE = ("missing", "unreachable", "unreadable")
+
+
+def _readers_agree(name: str, ctx: _Context) -> Judgement:
+    spec, inputs = ctx.spec, ctx.inputs
+    history = inputs.history.of_kind(spec.kind)
+    readers = {r: ctx.readers[r] for r in spec.readers}
+    values = history.values
+    writes = [
+        WriteFields(history.acknowledged[key], state, values.get(key, {}))
+        for key, state in sorted(ctx.states.items())
+        if state not in _NOT_A_STATE and not state.startswith("http ")
+    ]
+    inputs.progress(
+        f"{name}: reading {len(writes)} acknowledged writes from {', '.join(readers)}"
+        f" (up to {ctx.invariant.within:g} s for them to agree)"
+    )
+    wrong, read = wrong_reads(readers, writes, inputs.read_as, inputs.clock, ctx.invariant.within)
+    shown = [f"{w.reader} {w.ref}: {w.seen}" for w in wrong[:SHOWN_IDS]]
+    by_reader = sorted({w.reader for w in wrong})
+    return Judgement(
+        phase="invariants",
+        name=name,
+        passed=not wrong and read > 0,
+        measured=f"{len(wrong)} wrong of {read} reads"
+        + (f" ({', '.join(by_reader)})" if by_reader else "")
+        + ("" if read else " (nothing to read: no data is no pass)"),
+        threshold=f"0 wrong within {ctx.invariant.within:g} s",
+        detail="; ".join(shown),
+    )
+
+
 _CHECKS: dict[str, Callable[[str, _Context], Judgement]] = {
     "no_lost_writes": _no_lost_writes,
     "no_duplicates": _no_duplicates,
     "all_terminal": _all_terminal,
     "never_in_state": _never_in_state,
     "acknowledged_counted": _acknowledged_counted,
+    "readers_agree": _readers_agree,
 }
-_READS_BACK = {"no_lost_writes", "all_terminal", "never_in_state"}
+_READS_BACK = {"no_lost_writes", "all_terminal", "never_in_state", "readers_agree"}
 
 
 def _read_states(
@@ -223,11 +264,12 @@ def judge_invariants(
     wanted = [(inv, topology.invariants[inv.name]) for inv in invariants]
     read_back = topology.load.read_back if topology.load else None
     terminal = list(read_back.terminal) if read_back else []
+    readers = topology.load.readers if topology.load else {}
     states = _read_states(wanted, inputs, terminal)
     results = []
     for invariant, spec in wanted:
         history = inputs.history.of_kind(spec.kind)
         mine = {k: states[k] for k in history.acknowledged if k in states}
-        ctx = _Context(spec, invariant, inputs, mine, terminal)
+        ctx = _Context(spec, invariant, inputs, mine, terminal, readers)
         results.append(_CHECKS[spec.check](invariant.name, ctx))
     return results

@@ -22,6 +22,7 @@ import httpx
 from harness.checks.invariants import InvariantInputs, ReadBack, judge_invariants
 from harness.checks.observer import StateObserver
 from harness.checks.probes import Prober
+from harness.checks.readers import ReaderClient
 from harness.clock import SYSTEM_CLOCK, Clock
 from harness.engine.console import PlainView, RunView
 from harness.engine.runner import PhaseGate, RunParts, run_timeline
@@ -98,11 +99,13 @@ class TopologyInvariants:
         self, invariants: list[Invariant], history: History, samples: list[Sample]
     ) -> list[Judgement]:
         with httpx.Client(timeout=5, trust_env=False) as http:
-            reader = ReadBack(self.platform.topology, self.platform.base_port, http)
+            topology, base_port = self.platform.topology, self.platform.base_port
+            reader = ReadBack(topology, base_port, http)
             inputs = InvariantInputs(
                 history,
                 samples,
                 reader.state,
+                ReaderClient(topology, base_port, http).check,
                 self._counter,
                 self.before,
                 self.clock,

@@ -191,6 +191,15 @@ class History:
         infos = {e.key for e in self.events if e.type == "info"}
         return frozenset(infos - set(self.refs_by_key))
 
+    @property
+    def values(self) -> dict[str, dict[str, Any]]:
+        """key -> what its first invoke recorded (a dict; empty when it recorded none)."""
+        found: dict[str, dict[str, Any]] = {}
+        for event in self.events:
+            if event.type == "invoke" and event.key not in found:
+                found[event.key] = dict(event.value) if isinstance(event.value, dict) else {}
+        return found
+
     def flagged(self, flag: str) -> frozenset[str]:
         """Keys whose write was invoked with ``value[flag]`` true."""
         return frozenset(

@@ -54,6 +54,9 @@ load:
   mix: {buyer: 1, browser: 4}
   endpoints: [cart, list]
   read_back: {url: "{entrypoint}/orders/{ref}", json: state, terminal: [paid]}
+  readers:
+    ledger: {url: "{url[api]}/ledger/{ref}", when: [paid], json: state, equals: "{state}"}
+    receipt: {url: "{entrypoint}/receipts?q={value[sku]}", contains: "{ref}"}
 probes:
   queue: {http: {path: /stats, json: queue.depth}}
   errors: {prometheus: {metric: http_errors_total, labels: {route: "/{target}"}}}
@@ -63,6 +66,7 @@ status_page: {url: "https://status.example.com/api/v2/summary.json"}
 components: {checkout: Checkout}
 invariants:
   no_lost_orders: {check: no_lost_writes, kind: order}
+  orders_everywhere: {check: readers_agree, kind: order, readers: [ledger, receipt]}
 x-shop: {anything: [goes, here]}
 """
 
@@ -109,6 +113,11 @@ def test_a_team_topology_with_external_services_and_every_probe_kind(tmp_path: P
         (("mix: {buyer: 1,", "mix: {seller: 1,"), "unknown user class 'seller'"),
         (('{url: "{entrypoint}/orders/{ref}"', '{url: "{entrypont}/orders/{ref}"'), "entrypont"),
         (("check: no_lost_writes", "check: no_lost_anything"), "no_lost_writes"),
+        (("readers: [ledger, receipt]", "readers: [ledger, recipt]"), "did you mean 'receipt'"),
+        (("readers: [ledger, receipt]", "readers: []"), "readers_agree needs readers"),
+        (('contains: "{ref}"', 'sha256: "{ref}", contains: "{ref}"'), "exactly one of equals"),
+        (('json: state, equals: "{state}"', 'json: state, contains: "{ref}"'), "go together"),
+        (("q={value[sku]}", "q={value[sku]}&at={stat}"), "unknown placeholder {stat}"),
         (("name: shop", "name: Shop Platform"), "should match pattern"),
         (("name: shop", "name: shop\npreload: [shop.app, 'shop app']"), "should match pattern"),
     ],
