@@ -7,7 +7,9 @@ time), as ``locust -f <harness>,<this file>``; this file holds only what users d
     Searcher searches by words and hashtags drawn from a large vocabulary (caches cannot hide
              a search outage behind a handful of cached queries)
     Creator  uploads (an idempotency key per video, retried with it) and lists its videos;
-             every upload is an operation in the history (invoke, then ok / fail / info)
+             every upload is an operation in the history (invoke, then ok / fail / info),
+             its invoke recording what the readers check it by after healing (the
+             topology's load.readers): a word only its title has, the sha256 of its bytes
 Creators' tokens are signed with $SHORTVIDEO_TOKEN_SECRET (the topology passes it in the
 environment, never on a command line).
 """
@@ -92,14 +94,20 @@ class Creator(FastHttpUser):
             "Content-Type": "video/mp4",
         }
         tags = random.sample(WORDS, 2)
+        take = f"take{key[:10]}"  # found by this word alone (the search reader)
         params = {
-            "title": f"{random.choice(WORDS)} clip",
+            "title": f"{random.choice(WORDS)} clip {take}",
             "hashtags": ",".join(tags),
             "violating": str(violating).lower(),
         }
         body = os.urandom(2048).hex()  # FastHttpSession types data as str
+        value = {
+            "violating": violating,
+            "take": take,
+            "sha256": hashlib.sha256(body.encode()).hexdigest(),
+        }
         for _attempt in range(3):
-            operation = HISTORY.invoke("upload", key, {"violating": violating})
+            operation = HISTORY.invoke("upload", key, value)
             with self.client.post(
                 "/v1/videos",
                 data=body,

@@ -199,6 +199,7 @@ class Replica(Catalog):
         self.head_seq = 0
         self.caught_up_at = time.time()  # the last time we knew we had everything
         self.oldest_unapplied_at: float | None = None
+        self.contact_lost = False
         kit.every(0.2, self.follow)
 
     async def follow(self) -> None:
@@ -212,9 +213,16 @@ class Replica(Catalog):
                 )
                 response.raise_for_status()
             except httpx.HTTPError:
+                self.contact_lost = True
                 return  # lag keeps growing from caught_up_at
             page = response.json()
             self.head_seq = page["head_seq"]
+            if self.contact_lost and self.settings.has("replica-resumes-at-head"):
+                # the bug: a reconnecting subscriber starts from the primary's position now
+                self.contact_lost = False
+                await self._skip_to(self.head_seq)
+                continue
+            self.contact_lost = False
             changes = page["changes"]
             if not changes:
                 self.caught_up_at = time.time()
@@ -248,6 +256,12 @@ class Replica(Catalog):
         )
         await self.db.many(statements)
         self.applied_seq = last
+
+    async def _skip_to(self, seq: int) -> None:
+        await self.db.write(
+            "INSERT OR REPLACE INTO state (key, value) VALUES ('applied_seq', ?)", (seq,)
+        )
+        self.applied_seq = seq
 
     def lag(self) -> dict[str, Any]:
         now = time.time()

@@ -27,6 +27,9 @@ SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(video_id UNINDEXED, title, hashtags);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# changes indexed a page at a time, a page each tick: a backlog (the replica catching up after
+# lag) takes several pages
+INDEX_PAGE = 20
 _WORD = re.compile(r"[\w]+", re.UNICODE)
 
 
@@ -55,7 +58,9 @@ def create_app(settings: Settings) -> Any:
             row = await db.one("SELECT value FROM state WHERE key = 'seq'")
             cursor["seq"] = row["value"] if row else 0
         try:
-            response = await replica.get("/changes", params={"after": cursor["seq"], "limit": 500})
+            response = await replica.get(
+                "/changes", params={"after": cursor["seq"], "limit": INDEX_PAGE}
+            )
             response.raise_for_status()
         except httpx.HTTPError:
             return
@@ -75,6 +80,8 @@ def create_app(settings: Settings) -> Any:
                     )
                 )
         last = changes[-1]["seq"]
+        if settings.has("search-cursor-at-head"):
+            last = max(last, int(response.json()["head_seq"]))  # the bug: the page's end
         statements.append(("INSERT OR REPLACE INTO state (key, value) VALUES ('seq', ?)", (last,)))
         await db.many(statements)
         cursor["seq"] = last
