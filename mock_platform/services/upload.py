@@ -15,6 +15,8 @@ video unreviewed (fail open).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 import uuid
@@ -53,6 +55,7 @@ class Upload:
         self.db = Database(settings.database("upload"), SCHEMA)
         for closer in (self.cdn.aclose, self.catalog.aclose, self.moderation.aclose, self.db.close):
             kit.on_close(closer)
+        self.behind: set[asyncio.Task[None]] = set()  # upload-acks-before-catalog's writes
 
     async def create(self, request: Request) -> Response:
         creator = valid_id(request.headers.get("x-creator", ""), "creator")
@@ -102,6 +105,19 @@ class Upload:
             "the CDN origin",
             self.cdn.put(f"/blobs/{video_id}", content=body, headers={"X-Sha256": digest}),
         )
+        if self.settings.has("upload-acks-before-catalog"):
+            # the bug: the blob is safe, so the rest is written behind the answer, once
+            task = asyncio.create_task(self._write_behind(video_id, meta))
+            self.behind.add(task)
+            task.add_done_callback(self.behind.discard)
+            return
+        await self._catalog_and_review(video_id, meta)
+
+    async def _write_behind(self, video_id: str, meta: dict[str, Any]) -> None:
+        with contextlib.suppress(_StepFailed):
+            await self._catalog_and_review(video_id, meta)
+
+    async def _catalog_and_review(self, video_id: str, meta: dict[str, Any]) -> None:
         await _step("the catalog", self.catalog.put(f"/videos/{video_id}", json=meta))
         review = {"video_id": video_id, "violating": meta["violating"]}
         try:
