@@ -73,7 +73,9 @@ def test_search_outage_fails_on_the_fragile_platform_for_its_reason(
     reports, result, journal = fragile_run
     assert result.returncode == 1, result.stderr[-3000:]
     failed = [e["name"] for e in journal["expectations"] if not e["passed"]]  # type: ignore[index]
-    assert "p95 search" in failed, failed
+    # hung searches: the phase's p95, or (--fail-fast stops at the first certain failure) the
+    # breaker's deadline, whichever is certain first
+    assert any(name.startswith("p95 search") for name in failed), failed
     junit = (reports / "latest" / "junit.xml").read_text()
     assert "<failure" in junit
     assert "measured" in junit
