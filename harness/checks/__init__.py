@@ -6,6 +6,8 @@
     samples + windows -> expectations.judge_metric      -> Judgement
     timed readings    -> expectations.judge_observed    -> Judgement
     history + read-back -> invariants.judge_invariants  -> Judgement (one function per check)
+    acknowledged writes -> readers.wrong_reads          (each declared reader agrees; both
+                           read back through rereads.read_until_settled)
 No data is never a pass. Nothing here starts or stops anything.
 """
 

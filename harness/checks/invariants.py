@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from harness.checks.paths import at
 from harness.checks.readers import ReadCheck, wrong_reads
+from harness.checks.rereads import READ_AGAIN_EVERY_S, read_until_settled
 from harness.clock import SYSTEM_CLOCK, Clock
 from harness.load.result import History, Sample
 from harness.placeholders import WriteFields, fill_write
@@ -36,10 +36,6 @@ from harness.topology import InvariantSpec, ReaderSpec, Topology
 
 __all__ = ["InvariantInputs", "ReadBack", "judge_invariants"]
 
-READ_AGAIN_EVERY_S = 0.25  # only the writes still pending are read again
-# Reads back in flight at once: each crosses the platform (gateway, links, services), tens of
-# milliseconds here, so a hundred writes read one by one held a run up for seconds.
-READ_CONCURRENCY = 8
 SHOWN_IDS = 20
 
 
@@ -54,7 +50,9 @@ class ReadBack:
     def state(self, ref: str) -> str:
         spec = self.topology.load.read_back if self.topology.load else None
         assert spec is not None
-        url = self.topology.render(fill_write(spec.url, WriteFields(ref), True), self.base_port)
+        url = self.topology.render(
+            fill_write(spec.url, WriteFields(ref), quote=True), self.base_port
+        )
         try:
             response = self.http.get(url)
         except httpx.HTTPError:
@@ -237,25 +235,29 @@ def _read_states(
         acked.update(inputs.history.of_kind(kind).acknowledged)
     waits = [inv.within for inv, spec in wanted if spec.check == "all_terminal"]
     deadline = inputs.clock.monotonic() + (max(waits) if waits else 0.0)
-    states: dict[str, str] = {}
-    pending = list(acked)
     inputs.progress(f"invariants: reading back {len(acked)} acknowledged writes")
     announced = False
-    with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
-        while True:
-            read = pool.map(lambda key: inputs.read_state(acked[key]), pending)
-            states.update(zip(pending, read, strict=True))
-            pending = [k for k in pending if states[k] not in terminal]
-            if not pending or not terminal or inputs.clock.monotonic() >= deadline:
-                return states
-            if not announced:
-                left = deadline - inputs.clock.monotonic()
-                inputs.progress(
-                    f"invariants: waiting up to {left:.0f} s for {len(pending)} writes to reach"
-                    f" {' or '.join(terminal)}"
-                )
-                announced = True
-            inputs.clock.sleep(READ_AGAIN_EVERY_S)
+
+    def waiting(pending: int) -> None:
+        nonlocal announced
+        if not announced:
+            left = deadline - inputs.clock.monotonic()
+            inputs.progress(
+                f"invariants: waiting up to {left:.0f} s for {pending} writes to reach"
+                f" {' or '.join(terminal)}"
+            )
+            announced = True
+
+    keys = list(acked)
+    states = read_until_settled(
+        keys,
+        lambda key: inputs.read_state(acked[key]),
+        lambda state: not terminal or state in terminal,
+        inputs.clock,
+        deadline,
+        waiting,
+    )
+    return dict(zip(keys, states, strict=True))
 
 
 def judge_invariants(

@@ -18,11 +18,11 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from harness.checks.paths import at
+from harness.checks.rereads import read_until_settled
 from harness.clock import Clock
 from harness.placeholders import WriteFields, fill_write
 from harness.topology import ReaderSpec, Topology
@@ -31,11 +31,9 @@ __all__ = ["ReadCheck", "ReaderClient", "WrongRead", "judge_read", "wrong_reads"
 
 # what one reader makes of one write: None when it agrees, else what it served
 ReadCheck = Callable[[str, WriteFields], str | None]
-READERS_IN_FLIGHT = 8
-READ_AGAIN_EVERY_S = 0.5
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, order=True)
 class WrongRead:
     reader: str
     ref: str
@@ -106,18 +104,12 @@ def wrong_reads(
         if not spec.when or write.state in spec.when
     ]
     deadline = clock.monotonic() + within_s
-    pending = pairs
-    seen: dict[tuple[str, str], str] = {}
-    with ThreadPoolExecutor(READERS_IN_FLIGHT) as pool:
-        while True:
-            answers = pool.map(lambda pair: check(pair[0], pair[1]), pending)
-            seen = {}
-            for (name, write), answer in zip(pending, answers, strict=True):
-                if answer is not None:
-                    seen[(name, write.ref)] = answer
-            pending = [(n, w) for n, w in pending if (n, w.ref) in seen]
-            if not pending or clock.monotonic() >= deadline:
-                break
-            clock.sleep(READ_AGAIN_EVERY_S)
-    wrong = [WrongRead(name, ref, what) for (name, ref), what in sorted(seen.items())]
+    answers = read_until_settled(
+        pairs, lambda pair: check(*pair), lambda answer: answer is None, clock, deadline
+    )
+    wrong = sorted(
+        WrongRead(name, write.ref, answer)
+        for (name, write), answer in zip(pairs, answers, strict=True)
+        if answer is not None
+    )
     return wrong, len(pairs)

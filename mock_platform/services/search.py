@@ -64,7 +64,8 @@ def create_app(settings: Settings) -> Any:
             response.raise_for_status()
         except httpx.HTTPError:
             return
-        changes = response.json()["changes"]
+        page = response.json()
+        changes = page["changes"]
         if not changes:
             return
         statements: list[tuple[str, tuple[Any, ...]]] = []
@@ -81,7 +82,7 @@ def create_app(settings: Settings) -> Any:
                 )
         last = changes[-1]["seq"]
         if settings.has("search-cursor-at-head"):
-            last = max(last, int(response.json()["head_seq"]))  # the bug: the page's end
+            last = max(last, int(page["head_seq"]))  # the bug: the page's end
         statements.append(("INSERT OR REPLACE INTO state (key, value) VALUES ('seq', ?)", (last,)))
         await db.many(statements)
         cursor["seq"] = last

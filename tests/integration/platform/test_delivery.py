@@ -196,8 +196,8 @@ def test_catalog_primary_loss_refuses_uploads_fast_and_never_promotes(api: Api) 
     response = api.upload(timeout=10)
     if api.fragile:  # upload-acks-before-catalog: acknowledged, its catalog entry never written
         assert response.status_code == 202, response.text
+        time.sleep(1.0)  # its write behind the answer meets the cut link, and gives up
         api.toxiproxy.set_enabled("upload-catalog", True)
-        time.sleep(1.0)
         assert api.status_of(response.json()["video_id"]) == "http 404", (
             "an acknowledged upload lost"
         )
