@@ -1,7 +1,8 @@
 """The record of one scenario run, typed (what reports render; journal.json serialises it).
 
     engine (during the run) -> RunRecord: events, phases, fault windows, observed changes,
-                               samples, judgements, status + reason
+                               status-page incidents, samples, judgements (expectations,
+                               invariants, communication), status + reason
     report.write -> journal.json {"runs": [RunRecord, ...]} (model_dump, the JSON edge)
     harness report / index -> load_records(journal.json) -> RunRecord (older journals too)
 
@@ -22,6 +23,8 @@ __all__ = [
     "Event",
     "FailoverRecord",
     "FaultWindow",
+    "IncidentRecord",
+    "IncidentUpdate",
     "Judgement",
     "Observed",
     "PhaseRecord",
@@ -94,6 +97,32 @@ class Observed(_Record):
     failover: str | None = None
 
 
+class IncidentUpdate(_Record):
+    """One update of a status-page incident, as published and as first seen."""
+
+    id: str
+    status: str
+    body: str = ""
+    published: float | None = Field(default=None, description="Its created_at (Unix time)")
+    seen: float = Field(description="When the harness first saw it")
+    components: list[str] = Field(default_factory=list, description="Ours, that it names")
+
+
+class IncidentRecord(_Record):
+    """A status-page incident as the harness saw it: the latest of each of its updates."""
+
+    id: str
+    name: str = ""
+    status: str = ""
+    impact: str = ""
+    first_seen: float
+    resolved_seen: float | None = None
+    named: dict[str, float] = Field(
+        default_factory=dict, description="Each of our components it names: first seen naming it"
+    )
+    updates: list[IncidentUpdate] = Field(default_factory=list)
+
+
 class FailoverRecord(_Record):
     at: float
     source: str = Field(default="", alias="from")
@@ -132,6 +161,10 @@ class RunRecord(_Record):
     expectations: list[Judgement] = Field(default_factory=list)
     invariants: list[Judgement] = Field(default_factory=list)
     observed: list[Observed] = Field(default_factory=list)
+    incidents: list[IncidentRecord] = Field(default_factory=list)
+    communication: list[Judgement] = Field(
+        default_factory=list, description="The scenario's communication checks, judged"
+    )
     failovers: list[FailoverRecord] = Field(default_factory=list)
     samples: list[Sample] = Field(default_factory=list)
     error_log: str | None = Field(default=None, description="Traceback file of a harness bug")
@@ -139,7 +172,7 @@ class RunRecord(_Record):
 
     @property
     def judgements(self) -> list[Judgement]:
-        return [*self.expectations, *self.invariants]
+        return [*self.expectations, *self.invariants, *self.communication]
 
     @property
     def failed(self) -> list[Judgement]:

@@ -8,7 +8,9 @@
       load          locustfile, user classes, endpoints, default mix, read-back of writes
       probes        name -> http (JSON path) | prometheus (metric + labels) | command
                     (stdout) | ratio (of two other probes)
-      status_page   where the page is and how its components and states read; components
+      status_page   where the page is and how its components and states read (and where its
+                    incidents are); components; slis: component -> the load endpoints that
+                    measure it (what the communication checks hold the page to)
       capabilities  rollouts, failover records (with their URLs)
       invariants    name -> a built-in checker of the operation history
     Topology.service_url / link_listen / render(template) -> one running platform's addresses
@@ -36,12 +38,14 @@ from harness.yamlfile import Loaded, YamlProblem, load_yaml
 
 __all__ = [
     "COMMAND_PLACEHOLDERS",
+    "DATA_LOSS_CHECKS",
     "DEFAULT_TOPOLOGY",
     "PAGE_STATES",
     "STATUSPAGE_STATES",
     "CommandSource",
     "FailoverSpec",
     "HttpSource",
+    "IncidentsSpec",
     "InvariantSpec",
     "LinkSpec",
     "LoadSpec",
@@ -315,8 +319,21 @@ class ProbeSpec(_Strict):
 # -- status page, capabilities, invariants -----------------------------------------------
 
 
+class IncidentsSpec(_Located):
+    """Where the page's incidents are, in the Atlassian Statuspage v2 shape: a list at
+    ``list`` of {id, name, status, impact, components, incident_updates: [{status, body,
+    created_at, affected_components}]} (/api/v2/incidents.json; summary.json lists only the
+    unresolved ones)."""
+
+    list_path: str = Field(default="incidents", alias="list", description="Path to the list")
+
+
 class StatusPageSpec(_Located):
     """Where the public status page is, and how its components and their states read."""
+
+    incidents: IncidentsSpec | None = Field(
+        default=None, description="Where its incidents are (the communication checks read them)"
+    )
 
     components: str = Field(
         default="components", description="Path to the components: a mapping or a list"
@@ -358,6 +375,8 @@ InvariantCheck = Literal[
     "acknowledged_counted",
     "readers_agree",
 ]
+# The checkers that find acknowledged data lost (what a resolving status update must admit).
+DATA_LOSS_CHECKS: frozenset[str] = frozenset({"no_lost_writes", "acknowledged_counted"})
 
 
 class InvariantSpec(_Strict):
@@ -468,6 +487,11 @@ class Topology(_Strict):
     status_page: StatusPageSpec | None = None
     components: dict[str, str] = Field(
         default_factory=dict, description="Component -> its key on the status page"
+    )
+    slis: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Component -> the load endpoints whose samples measure it (its SLI: what"
+        " the communication checks hold the status page to)",
     )
     capabilities: Capabilities = Field(default_factory=Capabilities)
     invariants: dict[str, InvariantSpec] = Field(default_factory=dict)
@@ -612,7 +636,7 @@ class Topology(_Strict):
 
     def url_of(
         self,
-        source: HttpSource | PrometheusSource | StatusPageSpec,
+        source: HttpSource | PrometheusSource | StatusPageSpec | IncidentsSpec,
         base_port: int,
         target: str | None = None,
     ) -> str:
@@ -691,6 +715,17 @@ def _references(topology: Topology) -> list[tuple[tuple[str | int, ...], str]]:
                 )
     if topology.components and topology.status_page is None:
         found.append((("components",), "components need a status_page to read them from"))
+    if topology.status_page is not None and topology.status_page.incidents is not None:
+        service(("status_page", "incidents", "service"), topology.status_page.incidents.service)
+    endpoints = topology.load.endpoints if topology.load else []
+    for component, measured_by in topology.slis.items():
+        if component not in topology.components:
+            found.append(
+                (("slis", component), unknown("component", component, topology.components))
+            )
+        for index, endpoint in enumerate(measured_by):
+            if endpoint not in endpoints:
+                found.append((("slis", component, index), unknown("endpoint", endpoint, endpoints)))
     if topology.load is not None and not topology.locustfile().is_file():  # type: ignore[union-attr]
         found.append((("load", "locustfile"), f"no such file {topology.load.locustfile!r}"))
     found += _template_problems(topology)
@@ -705,6 +740,10 @@ def _template_problems(topology: Topology) -> list[tuple[tuple[str | int, ...], 
     if topology.status_page is not None:
         page = topology.status_page
         templates.append((("status_page",), page.url or page.path))
+        if page.incidents is not None:
+            templates.append(
+                (("status_page", "incidents"), page.incidents.url or page.incidents.path)
+            )
     if topology.load is not None and topology.load.read_back is not None:
         templates.append((("load", "read_back", "url"), topology.load.read_back.url))
     for name, reader in (topology.load.readers if topology.load else {}).items():

@@ -156,9 +156,10 @@ def link_client(
 
 
 class Window:
-    """Request outcomes of the last ``span_s`` seconds: error rate, p95, count."""
+    """Request outcomes of the last ``span_s`` seconds: error rate, p95, count. 5 s: what the
+    status page reads, so it is never more than a few seconds behind a recovery."""
 
-    def __init__(self, span_s: float = 10.0) -> None:
+    def __init__(self, span_s: float = 5.0) -> None:
         self.span_s = span_s
         self._events: collections.deque[tuple[float, bool, float]] = collections.deque()
 

@@ -1,10 +1,11 @@
 """What users and operators saw during a run: the status page, deployments, failovers, as
 the topology declares where each is.
 
-    timeline (about once a second) -> StateObserver.poll()
+    timeline (about twice a second) -> StateObserver.poll()
         status_page          -> a component's state changed  \\
         capabilities.rollouts -> a rollout's state or weight   > record.observed + an event
         capabilities.failover -> a failover's active region    /  (console, game-day timeline)
+        status_page.incidents -> each incident and update, when first seen -> record.incidents
     end of the run -> StateObserver.finish() -> each failover record's events -> record.failovers
 
 Reports chart these over time; the post-mortem takes time to detect from them. A page that
@@ -21,12 +22,12 @@ import httpx
 from harness.checks.paths import at
 from harness.checks.status_page import StatusPageReader
 from harness.clock import SYSTEM_CLOCK, Clock
-from harness.record import FailoverRecord, Observed, RunRecord
+from harness.record import FailoverRecord, IncidentRecord, IncidentUpdate, Observed, RunRecord
 from harness.topology import Topology
 
 __all__ = ["StateObserver"]
 
-POLL_EVERY_S = 1.0
+POLL_EVERY_S = 0.5  # the mock's page refreshes every 0.5 s
 
 
 class StateObserver:
@@ -48,6 +49,7 @@ class StateObserver:
         self.page = StatusPageReader(topology, base_port, self.http)
         self.components: dict[str, str] = {}  # the page as users see it now
         self._seen: dict[str, tuple[Any, ...]] = {}
+        self._incidents: dict[str, IncidentRecord] = {}
         self._polled = -POLL_EVERY_S
 
     def _get(self, template: str) -> Any:
@@ -64,6 +66,7 @@ class StateObserver:
         self._polled = self.clock.monotonic()
         now = self.clock.time()
         self._poll_page(now)
+        self._poll_incidents(now)
         self._poll_rollouts(now)
         for name, spec in self.topology.capabilities.failover.items():
             region = at(self._get(spec.url), spec.active)
@@ -96,6 +99,37 @@ class StateObserver:
                 f"status page: {component.name} {component.state}"
                 + (f" ({component.reason})" if component.reason else ""),
             )
+
+    def _poll_incidents(self, now: float) -> None:
+        incidents = self.page.read_incidents()
+        for incident in incidents or []:
+            kept = self._incidents.get(incident.id)
+            if kept is None:
+                kept = IncidentRecord(id=incident.id, first_seen=now)
+                self._incidents[incident.id] = kept
+                self.record.incidents.append(kept)
+                self.event("observed", f"status page: incident {incident.name!r} opened")
+            kept.name, kept.status, kept.impact = incident.name, incident.status, incident.impact
+            for component in incident.components:
+                kept.named.setdefault(component, now)
+            if incident.status == "resolved" and kept.resolved_seen is None:
+                kept.resolved_seen = now
+                self.event("observed", f"status page: incident {incident.name!r} resolved")
+            seen = {u.id: u for u in kept.updates}
+            for update in incident.updates:
+                first = seen.get(update.id)
+                kept_update = IncidentUpdate(
+                    id=update.id,
+                    status=update.status,
+                    body=update.body,
+                    published=update.published,
+                    seen=now if first is None else first.seen,
+                    components=list(update.components),
+                )
+                if first is None:
+                    kept.updates.append(kept_update)
+                else:
+                    kept.updates[kept.updates.index(first)] = kept_update
 
     def _poll_rollouts(self, now: float) -> None:
         spec = self.topology.capabilities.rollouts

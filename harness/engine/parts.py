@@ -157,6 +157,7 @@ def create_parts(scenario: Scenario, ctx: RunContext, record: RunRecord) -> RunP
             plat, prober, ctx.clock, lambda line: observed_event("judging", line)
         ),
         clock=ctx.clock,
+        topology=topology,
     )
 
 

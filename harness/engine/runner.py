@@ -41,6 +41,7 @@ from harness.faults.active import ActiveFault
 from harness.load.result import History, Sample, figures
 from harness.record import FaultWindow, Judgement, PhaseRecord, RunRecord, Status
 from harness.scenario.model import Fault, Invariant, MetricExpectation, Phase, Scenario
+from harness.topology import Topology
 
 __all__ = [
     "Aborted",
@@ -164,8 +165,10 @@ class RunParts:
         faults: Faults,
         invariants: Invariants,
         clock: Clock,
+        topology: Topology | None = None,
     ) -> None:
         self.load = load
+        self.topology = topology  # what communication checks need (None: none judged)
         self.probes = probes
         self.observer = observer
         self.faults = faults
@@ -230,6 +233,7 @@ def run_timeline(
             parts.load.history,
             walker.cut_short,
             walker.decided,
+            parts.topology,
         )
     except KeyboardInterrupt:
         record.status, record.reason = Status.ABORTED, "interrupted while judging"

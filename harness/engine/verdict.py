@@ -5,6 +5,7 @@
          phase; observed: the readings taken during it)
       -> steady state: over the first phase, and over the second half of the last one
       -> invariants (only for a run that went to its end)
+      -> communication (idem): the status page's words against the measurements
       -> record.status: failed (names each failed check) or passed
 A run that stopped early (aborted, errored, interrupted) keeps its status; the phases it
 completed are still judged, marked partial, so nothing that was seen is thrown away.
@@ -21,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from harness.checks.communication import judge_communication
 from harness.checks.expectations import Observation, judge_metric, judge_observed
 from harness.load.result import History, Sample
 from harness.record import Judgement, RunRecord, Status
-from harness.scenario.model import Invariant, MetricExpectation, Scenario
+from harness.scenario.model import Communication, Invariant, MetricExpectation, Scenario
+from harness.topology import DATA_LOSS_CHECKS, Topology
 
 __all__ = ["judge_ended_phase", "judge_phase", "judge_run"]
 
@@ -96,6 +99,7 @@ def judge_run(
     history: Callable[[], History],
     cut_short: str | None = None,
     decided: list[Judgement] | None = None,
+    topology: Topology | None = None,
 ) -> None:
     """cut_short: the phase the run stopped in (its window closed at cleanup): not judged,
     except for what --fail-fast found decided in it (``decided``)."""
@@ -126,10 +130,23 @@ def judge_run(
     record.expectations = results
     if scenario.invariants:
         record.invariants = invariants.judge(scenario.invariants, history(), record.samples)
+    if scenario.communication is not None and topology is not None:
+        record.communication = _communication(scenario.communication, record, topology)
     failed = record.failed
     if failed:
         record.status = Status.FAILED
         record.reason = ", ".join(r.name for r in failed)
+
+
+def _communication(spec: Communication, record: RunRecord, topology: Topology) -> list[Judgement]:
+    """The page's words against the measurements, over the whole timeline."""
+    window = (record.phases[0].start, record.phases[-1].end or record.ended)
+    lossy = {n for n, i in topology.invariants.items() if i.check in DATA_LOSS_CHECKS}
+    judged = [j for j in record.invariants if j.name in lossy]
+    lost = tuple(j.name for j in judged if not j.passed) if judged else None
+    return judge_communication(
+        spec, topology.slis, record.samples, record.observed, record.incidents, window, lost
+    )
 
 
 def _judge_stopped_early(record: RunRecord, results: list[Judgement]) -> None:

@@ -1,7 +1,7 @@
 """The scenario, typed: what an engineer writes in YAML, as pydantic models.
 
     Scenario: name, description, tags, topology, profile, load, baseline, steady_state,
-              phases, abort, invariants
+              phases, abort, invariants, communication
     Phase: name, duration, faults (a union on ``type``), expect (a union by its key)
     Scenario.scaled(k) -> the same scenario with every timeline duration times k (once)
 
@@ -35,6 +35,7 @@ __all__ = [
     "FAULT_TYPES",
     "PROCESS_FAULTS",
     "TOXIC_ATTRIBUTES",
+    "Communication",
     "DownFault",
     "Duration",
     "Expectation",
@@ -383,6 +384,38 @@ class Invariant(_Strict):
         return {"name": data} if isinstance(data, str) else data
 
 
+class Communication(_Strict):
+    """What the status page must have told users, judged against the harness's own
+    measurements after the run (harness/checks/communication.py). Every duration is of the
+    timeline (scaled with it); the SLI's breach bounds are magnitudes and stay."""
+
+    components: list[str] | None = Field(
+        default=None, description="Judged components (default: every one the topology measures)"
+    )
+    error_rate: float = Field(
+        default=0.05, ge=0, le=1, description="A component's SLI breaches above this error rate"
+    )
+    p95: Duration = Field(default=2.0, description="... or with its p95 above this")
+    acknowledge_within: Duration = Field(
+        default=30.0, description="First SLI breach of a component -> first incident naming it"
+    )
+    max_false_green: Duration = Field(
+        default=10.0, description="Seconds shown operational while its SLI breaches"
+    )
+    max_false_alarm: Duration = Field(
+        default=20.0, description="Seconds shown degraded or down while its SLI is healthy"
+    )
+    max_changes_per_minute: int = Field(
+        default=3, ge=1, description="State changes of one component in any 60 s of the page"
+    )
+    update_every: Duration = Field(
+        default=30.0, description="Longest silence while an incident is open"
+    )
+    resolve_after: Duration = Field(
+        default=5.0, description="Resolved only once every component it names was this healthy"
+    )
+
+
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Lowercase, words joined by -")
     description: str = ""
@@ -397,6 +430,9 @@ class Scenario(_Strict):
     phases: list[Phase] = Field(min_length=1)
     abort: list[MetricExpectation] = Field(default_factory=list)
     invariants: list[Invariant] = Field(default_factory=list)
+    communication: Communication | None = Field(
+        default=None, description="Check what the status page told users (None: not checked)"
+    )
     min_time_scale: float | None = Field(
         default=None,
         gt=0,
@@ -444,7 +480,18 @@ class Scenario(_Strict):
         return scaled.model_copy(update={"source": self.source})
 
 
-_TIMELINE_KEYS = {"duration", "within", "for", "max_lifetime", "interval"}
+_TIMELINE_KEYS = {
+    "duration",
+    "within",
+    "for",
+    "max_lifetime",
+    "interval",
+    "acknowledge_within",
+    "max_false_green",
+    "max_false_alarm",
+    "update_every",
+    "resolve_after",
+}
 
 
 def _scale(value: Any, factor: float, path: tuple[str, ...]) -> Any:

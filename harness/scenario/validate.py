@@ -216,6 +216,24 @@ def _check_top(data: dict[str, Any], topology: Topology, path: Path, problem: Re
         item = invariant.get("name") if isinstance(invariant, dict) else invariant
         if isinstance(item, str) and item not in topology.invariants:
             problem(("invariants", index), unknown("invariant", item, topology.invariants))
+    communication = data.get("communication")
+    if isinstance(communication, dict):
+        _check_communication(communication, topology, problem)
+
+
+def _check_communication(data: dict[str, Any], topology: Topology, problem: Report) -> None:
+    """Checks of what the page said need its components, incidents and the SLIs behind them."""
+    page = topology.status_page
+    if page is None or page.incidents is None:
+        problem(("communication",), "the topology declares no status_page.incidents to judge")
+    if not topology.slis:
+        problem(("communication",), "the topology measures no component (its slis:)")
+    for index, component in enumerate(data.get("components") or []):
+        if str(component) not in topology.slis:
+            problem(
+                ("communication", "components", index),
+                unknown("measured component", component, topology.slis),
+            )
 
 
 def _check_expectation(

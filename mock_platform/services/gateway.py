@@ -484,6 +484,14 @@ def create_app(settings: Settings) -> Any:
     async def status_json() -> Response:
         return await gateway.forward("status", "GET", "/status.json")
 
+    @app.get("/api/v2/summary.json", summary="The status page, Atlassian Statuspage v2 shape")
+    async def statuspage_summary() -> Response:
+        return await gateway.forward("status", "GET", "/api/v2/summary.json")
+
+    @app.get("/api/v2/incidents.json", summary="Recent incidents and their updates (v2 shape)")
+    async def statuspage_incidents() -> Response:
+        return await gateway.forward("status", "GET", "/api/v2/incidents.json")
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
         return JSONResponse(

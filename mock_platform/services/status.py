@@ -6,12 +6,16 @@
            --GET /signals (status-metrics)-->    metrics: age of the counters
            --GET /lag     (status-replica)-->    catalog replica: replication lag
     -> components: operational | degraded | outage, each with a reason and since when
-    -> incidents: one timestamped entry per change
-    gateway --GET /status, /status.json (gateway-status)--> status
+    -> incidents: one timestamped entry per change (status.json), and incidents with updates
+       in the Atlassian Statuspage v2 shape (mock_platform.incidents)
+    gateway --GET /status, /status.json, /api/v2/summary.json, /api/v2/incidents.json
+            (gateway-status)--> status
 
 A signal that cannot be read counts against its component (degraded), never as healthy.
 With status-outages-only (the fragile profile has it) it reports only full outages: it is the
-status page that "said nothing".
+status page that "said nothing". status-flaps shows the signals as they come (no hysteresis),
+status-wrong-component shows search's trouble on the feed; status-silent and
+status-resolves-early are the incidents' (mock_platform.incidents).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from mock_platform.common import link_client
+from mock_platform.incidents import IncidentLog, iso, summary
 from mock_platform.kit import ServiceKit
 from mock_platform.settings import Settings
 
@@ -53,9 +58,12 @@ SOURCES = {
 ERROR_OUTAGE, ERROR_DEGRADED = 0.5, 0.05
 QUEUE_AGE_S, LAG_S, COUNTERS_AGE_S, SLOW_P95_S = 10.0, 5.0, 10.0, 2.5
 SHIPPING_FAILING_S = 2.0  # events the gateway cannot hand to metrics for this long: delayed
-# A component gets worse on the page at once, better only once the signals have been better
-# for this long: a page that flips back and forth between two states tells users nothing.
-RECOVER_S = 3.0
+# A component leaves operational once the signals have said so for CONFIRM_S (as the worst
+# they said meanwhile: a breaker opening a second after the errors began is one change, not
+# two), gets worse at once after that, and returns only to operational, once the signals have
+# been operational for RECOVER_S: a page that flips between states tells users nothing.
+CONFIRM_S, RECOVER_S = 1.5, 3.0
+REFRESH_S = 0.5
 _SEVERITY = {"operational": 0, "degraded": 1, "outage": 2}
 
 
@@ -134,29 +142,45 @@ def _component_problems(
     return problems
 
 
-class Hysteresis:
-    """What the page shows of one component: a worse state at once, a better one only after
-    the signals have said so for RECOVER_S without a break (the worst they said meanwhile).
-    Pure: fed (state, now), it answers the state to publish."""
+def misattributed(verdicts: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """status-wrong-component: search's trouble is shown on the For You feed (a page whose
+    components were wired to the wrong monitors); search always looks operational."""
+    search, feed = verdicts["search"], verdicts["feed"]
+    worst = search if _SEVERITY[search[0]] > _SEVERITY[feed[0]] else feed
+    return {**verdicts, "search": ("operational", ""), "feed": worst}
 
-    def __init__(self, recover_s: float = RECOVER_S) -> None:
+
+class Hysteresis:
+    """What the page shows of one component (see CONFIRM_S, RECOVER_S). Pure: fed (state,
+    now), it answers the state to publish. confirm_s = recover_s = 0 follows the signals."""
+
+    def __init__(self, confirm_s: float = CONFIRM_S, recover_s: float = RECOVER_S) -> None:
         self.shown = "operational"
-        self.recover_s = recover_s
-        self._better_since: float | None = None
-        self._worst_while_better = "operational"
+        self.confirm_s, self.recover_s = confirm_s, recover_s
+        self._since: float | None = None  # when the signals began to differ from the page
+        self._worst = "operational"  # the worst they said since
 
     def update(self, state: str, now: float) -> str:
-        if _SEVERITY[state] >= _SEVERITY[self.shown]:
-            self.shown, self._better_since = state, None
+        if self.shown == "operational":
+            if state == "operational":
+                self._since = None
+                return self.shown
+            if self._since is None:
+                self._since, self._worst = now, state
+            elif _SEVERITY[state] > _SEVERITY[self._worst]:
+                self._worst = state
+            if now - self._since >= self.confirm_s:
+                self.shown, self._since = self._worst, None
             return self.shown
-        if self._better_since is None:
-            self._better_since, self._worst_while_better = now, state
-        elif _SEVERITY[state] > _SEVERITY[self._worst_while_better]:
-            self._worst_while_better = state
-        if now - self._better_since >= self.recover_s:
-            self.shown, self._better_since = self._worst_while_better, None
-            if _SEVERITY[state] < _SEVERITY[self.shown]:  # better still: the next wait begins
-                self._better_since, self._worst_while_better = now, state
+        if state != "operational":
+            self._since = None
+            if _SEVERITY[state] > _SEVERITY[self.shown]:
+                self.shown = state
+            return self.shown
+        if self._since is None:
+            self._since = now
+        if now - self._since >= self.recover_s:
+            self.shown, self._since = "operational", None
         return self.shown
 
 
@@ -172,12 +196,18 @@ class StatusPage:
         self.states: dict[str, dict[str, Any]] = {
             c: {"state": "operational", "reason": "", "since": now} for c in COMPONENTS
         }
+        self.flaps = settings.has("status-flaps")
         self.shown = {c: Hysteresis() for c in COMPONENTS}
+        self.log = IncidentLog(
+            COMPONENTS,
+            silent=settings.has("status-silent"),
+            resolves_early=settings.has("status-resolves-early"),
+        )
         self.incidents: list[dict[str, Any]] = []
         self.rollouts: list[dict[str, Any]] = []
         self.feed_regions: dict[str, Any] = {}
         self.updated_at = now
-        kit.every(1.0, self.refresh)
+        kit.every(REFRESH_S, self.refresh)
 
     async def _read(self, name: str) -> dict[str, Any] | None:
         try:
@@ -195,9 +225,12 @@ class StatusPage:
         self.rollouts = list(gateway.get("rollouts") or self.rollouts)
         self.feed_regions = dict(gateway.get("feed_regions") or self.feed_regions)
         outages_only = self.settings.has("status-outages-only")
-        for component, (measured, found) in judge(signals, outages_only).items():
+        verdicts = judge(signals, outages_only)
+        if self.settings.has("status-wrong-component"):
+            verdicts = misattributed(verdicts)
+        for component, (measured, found) in verdicts.items():
             current = self.states[component]
-            state = self.shown[component].update(measured, now)
+            state = measured if self.flaps else self.shown[component].update(measured, now)
             # held while it recovers: say so
             reason = found if state == measured else f"{found + '; ' if found else ''}recovering"
             if state != current["state"]:
@@ -214,6 +247,7 @@ class StatusPage:
                 self.states[component] = {"state": state, "reason": reason, "since": now}
             else:
                 current["reason"] = reason
+        self.log.update({c: (v["state"], v["reason"]) for c, v in self.states.items()}, now)
         self.updated_at = now
 
     def document(self) -> dict[str, Any]:
@@ -226,7 +260,21 @@ class StatusPage:
                 for r in self.rollouts
             ],
             "feed_region": self.feed_regions.get("active"),
+            "open_incident": next(iter(self.summary()["incidents"]), None),
         }
+
+    def summary(self) -> dict[str, Any]:
+        page = {"id": "shortvideo", "name": "Short-video platform", "url": "/status"}
+        page["updated_at"] = iso(self.updated_at)
+        return summary(page, self.states, self.log, COMPONENTS)
+
+    async def summary_json(self, request: Request) -> Response:
+        return JSONResponse(self.summary())
+
+    async def incidents_json(self, request: Request) -> Response:
+        document = self.summary()
+        incidents = self.log.documents(COMPONENTS)
+        return JSONResponse({"page": document["page"], "incidents": incidents})
 
     async def json_page(self, request: Request) -> Response:
         return JSONResponse(self.document())
@@ -249,11 +297,22 @@ class StatusPage:
             f" (weight {r['weight']}%) {html.escape(r['reason'])}</li>"
             for r in doc["rollouts"]
         )
+        incident = doc["open_incident"]
+        updates = "".join(
+            f"<li>{html.escape(u['created_at'][11:19])} UTC <b>{u['status']}</b>: "
+            f"{html.escape(u['body'])}</li>"
+            for u in (incident or {}).get("incident_updates", [])
+        )
+        current = (
+            f"<h2>{html.escape(incident['name'])} ({incident['status']})</h2><ul>{updates}</ul>"
+            if incident
+            else ""
+        )
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Status</title>
 <meta http-equiv="refresh" content="5"><style>body{{font-family:sans-serif;margin:2em}}
 td{{padding:.3em 1em}} .operational td:nth-child(2){{color:#1a7f37}}
 .degraded td:nth-child(2){{color:#9a6700}} .outage td:nth-child(2){{color:#cf222e}}</style>
-</head><body><h1>Platform status</h1><table>{rows}</table>
+</head><body><h1>Platform status</h1>{current}<table>{rows}</table>
 <h2>Incidents</h2><ul>{incidents or "<li>No incidents.</li>"}</ul>
 <h2>Deployments</h2><ul>{rollouts or "<li>None.</li>"}</ul>
 <p>Updated {time.strftime("%H:%M:%S", time.gmtime(doc["updated_at"]))} UTC.</p></body></html>"""
@@ -266,5 +325,7 @@ def create_app(settings: Settings) -> Any:
     routes = [
         Route("/status", page.html_page, methods=["GET"]),
         Route("/status.json", page.json_page, methods=["GET"]),
+        Route("/api/v2/summary.json", page.summary_json, methods=["GET"]),
+        Route("/api/v2/incidents.json", page.incidents_json, methods=["GET"]),
     ]
     return kit.app(routes)

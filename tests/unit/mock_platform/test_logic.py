@@ -145,22 +145,31 @@ def test_events_metrics_cannot_take_make_counts_delayed_before_the_backlog_ages(
     assert judge(briefly, False)["metrics"][0] == "operational"
 
 
-def test_the_page_gets_worse_at_once_and_better_only_once_it_held() -> None:
-    shown = Hysteresis(recover_s=3.0)
-    assert shown.update("degraded", 0.0) == "degraded"  # at once
-    assert shown.update("outage", 1.0) == "outage"  # worse: at once
-    assert shown.update("degraded", 2.0) == "outage"  # better: held
-    assert shown.update("outage", 3.0) == "outage"  # a relapse restarts the wait
-    assert shown.update("degraded", 4.0) == "outage"
+def test_the_page_confirms_trouble_escalates_at_once_and_recovers_only_when_it_held() -> None:
+    shown = Hysteresis(confirm_s=1.5, recover_s=3.0)
+    assert shown.update("degraded", 0.0) == "operational"  # not yet confirmed
+    assert shown.update("outage", 1.0) == "operational"
+    # confirmed, as the worst it was meanwhile: one change, not degraded then outage
+    assert shown.update("degraded", 1.5) == "outage"
+    assert shown.update("degraded", 2.0) == "outage"  # never a step down: no flapping
+    assert shown.update("operational", 3.0) == "outage"
+    assert shown.update("outage", 4.0) == "outage"  # a relapse restarts the wait
     assert shown.update("operational", 5.0) == "outage"
-    assert shown.update("operational", 6.9) == "outage"
-    # better for 3 s: shown as the worst it was meanwhile (degraded), not straight to green
-    assert shown.update("operational", 7.0) == "degraded"
-    assert shown.update("operational", 9.9) == "degraded"
-    assert shown.update("operational", 10.0) == "operational"
+    assert shown.update("operational", 7.9) == "outage"
+    assert shown.update("operational", 8.0) == "operational"
+    # escalation after the confirmation: at once
+    shown.update("degraded", 10.0)
+    assert shown.update("degraded", 11.5) == "degraded"
+    assert shown.update("outage", 12.0) == "outage"
+    # a blip shorter than the confirmation never shows
+    blip = Hysteresis(confirm_s=1.5, recover_s=3.0)
+    assert [blip.update(s, t) for s, t in (("outage", 0.0), ("operational", 1.0))] == [
+        "operational",
+        "operational",
+    ]
     # a flapping signal never flaps the page
-    flapping = Hysteresis(recover_s=3.0)
+    flapping = Hysteresis(confirm_s=1.5, recover_s=3.0)
     states = [
         flapping.update("degraded" if t % 2 else "operational", float(t)) for t in range(1, 12)
     ]
-    assert states == ["degraded"] * 11
+    assert len(set(states)) == 1
