@@ -30,6 +30,7 @@ __all__ = [
     "PhaseRecord",
     "RunRecord",
     "ScenarioInfo",
+    "SliTimeline",
     "Status",
 ]
 
@@ -123,6 +124,16 @@ class IncidentRecord(_Record):
     updates: list[IncidentUpdate] = Field(default_factory=list)
 
 
+class SliTimeline(_Record):
+    """One component second by second from ``start``: its SLI (h healthy, b breach, ? unknown)
+    beside what the page showed (o operational, d degraded, x outage, - not read)."""
+
+    component: str
+    start: float
+    sli: str
+    shown: str
+
+
 class FailoverRecord(_Record):
     at: float
     source: str = Field(default="", alias="from")
@@ -164,6 +175,9 @@ class RunRecord(_Record):
     incidents: list[IncidentRecord] = Field(default_factory=list)
     communication: list[Judgement] = Field(
         default_factory=list, description="The scenario's communication checks, judged"
+    )
+    sli_timelines: list[SliTimeline] = Field(
+        default_factory=list, description="What the communication checks compared"
     )
     failovers: list[FailoverRecord] = Field(default_factory=list)
     samples: list[Sample] = Field(default_factory=list)

@@ -2,9 +2,11 @@
 ``communication:`` checks). Pure: timelines in, judgements out; unit-tested without sockets.
 
     record.samples + topology.slis -> per component and second: its SLI (healthy | breach |
-        unknown: fewer than MIN_SAMPLES in the SLI_WINDOW_S behind it)
+        unknown: fewer than MIN_SAMPLES in the SLI_WINDOW_S behind it), requests still
+        waiting at the second's end counted with their age then (a hung request is slow
+        from the moment users wait on it, not from when it ends)
     record.observed (status)       -> per component and second: the state the page showed
-        -> ComponentTimeline (the report charts it)
+        -> ComponentTimeline (the report charts it: record.sli_timelines)
     + record.incidents (who was named when, the updates, the resolution)
     + the invariants (was acknowledged data lost?)
     -> Judgements, phase "communication":
@@ -30,10 +32,11 @@ import re
 from collections.abc import Iterable, Sequence
 
 from harness.load.result import Sample
-from harness.record import IncidentRecord, IncidentUpdate, Judgement, Observed
+from harness.record import IncidentRecord, IncidentUpdate, Judgement, Observed, SliTimeline
 from harness.scenario.model import Communication
 
 __all__ = [
+    "CHECKS",
     "FLAP_WINDOW_S",
     "ComponentTimeline",
     "Second",
@@ -49,6 +52,15 @@ MIN_SAMPLES = 3  # fewer: unknown (neither breach nor healthy)
 BREACH_MIN_S = SLI_WINDOW_S + 1
 FLAP_WINDOW_S = 60.0
 PHASE = "communication"
+CHECKS = (  # each judgement's name starts with one of these
+    "time to acknowledge",
+    "right component",
+    "false green",
+    "false alarm",
+    "no flapping",
+    "update cadence",
+    "honest resolution",
+)
 _NEXT_UPDATE = re.compile(r"next update|update (you |again )?(by|within|in)\b", re.I)
 _NONE_LOST = re.compile(r"\b(no|nothing|none)\b[^.]*\b(lost|loss)\b", re.I)
 _LOST = re.compile(r"\b(lost|loss)\b", re.I)
@@ -116,6 +128,15 @@ def _shown_at(changes: Sequence[Observed], t: float) -> str | None:
     return shown
 
 
+def _requests(samples: Iterable[Sample]) -> list[tuple[float, float]]:
+    """(start, end) of each request: it ended mid-way through its sample's second."""
+    return [
+        (sample.t + 0.5 - latency / 1000.0, sample.t + 0.5)
+        for sample in samples
+        for latency in sample.latencies_ms
+    ]
+
+
 def component_timelines(
     spec: Communication,
     slis: dict[str, list[str]],
@@ -123,7 +144,10 @@ def component_timelines(
     observed: Iterable[Observed],
     window: tuple[float, float],
 ) -> list[ComponentTimeline]:
-    """Per judged component, each whole second of ``window``: its SLI beside the page."""
+    """Per judged component, each whole second of ``window``: its SLI beside the page.
+
+    A request still waiting at a second's end counts there with the age it had: a hung
+    request becomes a sample only when it ends (if ever), but its users waited all along."""
     start, end = math.floor(window[0]), math.ceil(window[1])
     by_second: dict[tuple[str, int], list[Sample]] = {}
     for sample in samples:
@@ -132,6 +156,9 @@ def component_timelines(
     timelines: list[ComponentTimeline] = []
     for component in spec.components or list(slis):
         endpoints = slis.get(component, [])
+        requests = _requests(
+            s for (e, _), group in by_second.items() if e in endpoints for s in group
+        )
         changes = [o for o in status if o.component == component]
         seconds: list[Second] = []
         for t in range(start, end):
@@ -141,13 +168,14 @@ def component_timelines(
                 for u in range(t - SLI_WINDOW_S + 1, t + 1)
                 for s in by_second.get((e, u), [])
             ]
-            n = sum(s.n for s in window_samples)
+            waiting = [(t + 1 - a) * 1000.0 for a, b in requests if a < t + 1 < b]
+            n = sum(s.n for s in window_samples) + len(waiting)
             shown = _shown_at(changes, t + 1.0)  # what the page showed by that second's end
             if n < MIN_SAMPLES:
                 seconds.append(Second(t, "unknown", shown))
                 continue
             error_rate = sum(s.errors for s in window_samples) / n
-            latencies = [x for s in window_samples for x in s.latencies_ms]
+            latencies = [x for s in window_samples for x in s.latencies_ms] + waiting
             p95_ms = _p95(latencies) if latencies else 0.0
             breach = error_rate > spec.error_rate or p95_ms > spec.p95 * 1000.0
             state = "breach" if breach else "healthy"
@@ -175,8 +203,29 @@ def _began(incident: IncidentRecord, window: tuple[float, float]) -> float:
 
 def _in_window(incident: IncidentRecord, window: tuple[float, float]) -> bool:
     """Open at some time of the run (not an incident resolved before it began)."""
-    times = [_when(u) for u in incident.updates] or [incident.first_seen]
-    return max(times) >= window[0] and incident.first_seen <= window[1]
+    if incident.first_seen > window[1]:
+        return False
+    resolved = [_when(u) for u in incident.updates if u.status == "resolved"]
+    if resolved or incident.resolved_seen is not None:
+        return max([*resolved, incident.resolved_seen or 0.0]) >= window[0]
+    return True
+
+
+_SLI_CODES = {"healthy": "h", "breach": "b", "unknown": "?"}
+_SHOWN_CODES = {"operational": "o", "degraded": "d", "outage": "x"}
+
+
+def timeline_records(timelines: Iterable[ComponentTimeline]) -> list[SliTimeline]:
+    """The record's compact form of the timelines (one character per second)."""
+    return [
+        SliTimeline(
+            component=t.component,
+            start=float(t.seconds[0].t) if t.seconds else 0.0,
+            sli="".join(_SLI_CODES[s.sli] for s in t.seconds),
+            shown="".join(_SHOWN_CODES.get(s.shown or "", "-") for s in t.seconds),
+        )
+        for t in timelines
+    ]
 
 
 def judge_communication(
@@ -187,8 +236,9 @@ def judge_communication(
     incidents: Sequence[IncidentRecord],
     window: tuple[float, float],
     data_lost: tuple[str, ...] | None,
-) -> list[Judgement]:
-    """data_lost: the data-loss invariants that failed (empty: none; None: not judged)."""
+) -> tuple[list[Judgement], list[ComponentTimeline]]:
+    """data_lost: the data-loss invariants that failed (empty: none; None: not judged).
+    Returns the judgements, and the timelines they were judged on."""
     timelines = component_timelines(spec, slis, samples, observed, window)
     judged = [i for i in incidents if _in_window(i, window)]
     results: list[Judgement] = []
@@ -199,7 +249,7 @@ def judge_communication(
         resolution = _resolution(spec, incident, timelines, data_lost)
         if resolution is not None:
             results.append(resolution)
-    return results
+    return results, timelines
 
 
 def _component_checks(

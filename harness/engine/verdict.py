@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from harness.checks.communication import judge_communication
+from harness.checks.communication import judge_communication, timeline_records
 from harness.checks.expectations import Observation, judge_metric, judge_observed
 from harness.load.result import History, Sample
 from harness.record import Judgement, RunRecord, Status
@@ -131,22 +131,23 @@ def judge_run(
     if scenario.invariants:
         record.invariants = invariants.judge(scenario.invariants, history(), record.samples)
     if scenario.communication is not None and topology is not None:
-        record.communication = _communication(scenario.communication, record, topology)
+        _communication(scenario.communication, record, topology)
     failed = record.failed
     if failed:
         record.status = Status.FAILED
         record.reason = ", ".join(r.name for r in failed)
 
 
-def _communication(spec: Communication, record: RunRecord, topology: Topology) -> list[Judgement]:
+def _communication(spec: Communication, record: RunRecord, topology: Topology) -> None:
     """The page's words against the measurements, over the whole timeline."""
     window = (record.phases[0].start, record.phases[-1].end or record.ended)
     lossy = {n for n, i in topology.invariants.items() if i.check in DATA_LOSS_CHECKS}
     judged = [j for j in record.invariants if j.name in lossy]
     lost = tuple(j.name for j in judged if not j.passed) if judged else None
-    return judge_communication(
+    record.communication, timelines = judge_communication(
         spec, topology.slis, record.samples, record.observed, record.incidents, window, lost
     )
+    record.sli_timelines = timeline_records(timelines)
 
 
 def _judge_stopped_early(record: RunRecord, results: list[Judgement]) -> None:

@@ -108,6 +108,55 @@ def _seconds(value: float | None, missing: str) -> str:
     return missing if value is None or math.isnan(value) else f"{value:.1f} s"
 
 
+def _communication(record: RunRecord) -> list[str]:
+    """What the status page told users, beside what was measured (the communication checks)."""
+    by_name = {j.name: j for j in record.communication}
+
+    def figure(prefix: str) -> list[str]:
+        return [
+            f"{name[len(prefix) + 1 :]} {j.measured}"
+            for name, j in by_name.items()
+            if name.startswith(prefix + " ")
+        ]
+
+    lines: list[str] = []
+    if record.communication:
+        failed = [j for j in record.communication if not j.passed]
+        lines.append(
+            f"- Checks: {len(record.communication) - len(failed)} of"
+            f" {len(record.communication)} held"
+            + (f"; failed: {', '.join(j.name for j in failed)}" if failed else "")
+        )
+        for label, prefix in (
+            (
+                "Time to acknowledge (first measured breach to an incident naming it)",
+                "time to acknowledge",
+            ),
+            ("False green (shown operational while measured breaching)", "false green"),
+            ("False alarm (shown degraded or down while measured healthy)", "false alarm"),
+            ("Longest silence of an open incident", "update cadence"),
+        ):
+            lines.append(f"- {label}: {', '.join(figure(prefix)) or '-'}")
+    else:
+        lines.append("- (the scenario checks no communication; incidents as published below)")
+    for incident in record.incidents:
+        named = ", ".join(incident.named) or "nothing measured"
+        lines += [
+            "",
+            f"Incident **{incident.name or incident.id}** ({incident.status}; names {named}):",
+            "",
+        ]
+        for update in incident.updates:
+            at = update.published if update.published is not None else update.seen
+            body = update.body.replace("|", "\\|").replace("\n", " ")
+            lines.append(
+                f"- {_clock(at)} (T+{at - record.started_at:.1f} s) {update.status}: {body}"
+            )
+    if not record.incidents:
+        lines.append("- No incident was published during the drill.")
+    return lines
+
+
 def postmortem_md(record: RunRecord, report_link: str = "report.html") -> str:
     start = record.started_at
     results = record.judgements
@@ -168,6 +217,7 @@ def postmortem_md(record: RunRecord, report_link: str = "report.html") -> str:
             if results
             else f"- the drill ended early: {record.reason or 'not judged'}"
         )
+    lines += ["", "## Communication", "", *_communication(record)]
     notes = [e for e in record.events if e.kind == "note"]
     lines += ["", "## Operator notes", ""]
     lines += [f"- {e.t - start:.1f} s: {e.message}" for e in notes] or ["- (none)"]

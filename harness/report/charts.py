@@ -5,6 +5,8 @@ record -> per-second series per endpoint (throughput, error rate, p95)
                         failovers as vertical lines
         -> status_svg: each status-page component's state over time (operational/degraded/
                        outage), plus the rollouts' canary weights when there were any
+        -> communication_svg: per judged component, the measured SLI above the page's state,
+                       the seconds the page was wrong hatched
 Time is seconds since the scenario started.
 """
 
@@ -24,7 +26,7 @@ from matplotlib.figure import Figure
 
 from harness.record import RunRecord
 
-__all__ = ["status_svg", "traffic_series", "traffic_svg"]
+__all__ = ["communication_svg", "status_svg", "traffic_series", "traffic_svg"]
 
 STATE_COLOURS = {"operational": "#2da44e", "degraded": "#d4a72c", "outage": "#cf222e"}
 FAULT_COLOUR = "#cf222e"
@@ -196,4 +198,74 @@ def status_svg(record: RunRecord, salt: str) -> str | None:
         ax.set_ylim(-5, 110)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     axes[-1].set_xlabel("seconds since the scenario started (dashed: failovers)")
+    return _svg(figure, salt)
+
+
+SLI_COLOURS = {"h": "#2da44e", "b": "#cf222e", "?": "#d0d7de"}
+SHOWN_COLOURS = {"o": "#2da44e", "d": "#d4a72c", "x": "#cf222e", "-": "#d0d7de"}
+
+
+def _runs(codes: str, start: float) -> list[tuple[float, float, str]]:
+    """'hhbb?' -> [(start, 2, 'h'), (start + 2, 2, 'b'), ...]: one bar per run of a code."""
+    spans: list[tuple[float, float, str]] = []
+    for offset, code in enumerate(codes):
+        if spans and spans[-1][2] == code:
+            left, width, _ = spans[-1]
+            spans[-1] = (left, width + 1, code)
+        else:
+            spans.append((start + offset, 1.0, code))
+    return spans
+
+
+def communication_svg(record: RunRecord, salt: str) -> str | None:
+    """Per judged component: its measured SLI above what the page showed, the seconds the
+    page was wrong shaded (false green: breaching but shown operational; false alarm: healthy
+    but shown degraded or down). None without communication checks."""
+    if not record.sli_timelines:
+        return None
+    lanes = len(record.sli_timelines)
+    figure = Figure(figsize=(10, 0.9 * lanes + 1.4))
+    ax = figure.subplots()
+    _timeline(ax, record, labels=True)
+    labels: list[str] = []
+    for index, timeline in enumerate(record.sli_timelines):
+        start = timeline.start - record.started_at
+        base = 2 * (lanes - 1 - index)
+        for row, codes, colours in (
+            (base + 1, timeline.sli, SLI_COLOURS),
+            (base, timeline.shown, SHOWN_COLOURS),
+        ):
+            spans = _runs(codes, start)
+            ax.broken_barh(
+                [(t, w) for t, w, _ in spans],
+                (row - 0.35, 0.7),
+                facecolors=[colours[c] for _, _, c in spans],
+                zorder=3,
+            )
+        wrong = "".join(
+            "w" if (s == "b" and p == "o") or (s == "h" and p in "dx") else "."
+            for s, p in zip(timeline.sli, timeline.shown, strict=True)
+        )
+        for t, w, code in _runs(wrong, start):
+            if code == "w":
+                ax.broken_barh(
+                    [(t, w)],
+                    (base - 0.45, 1.9),
+                    facecolors="none",
+                    edgecolors="#8250df",
+                    hatch="///",
+                    linewidth=0.8,
+                    zorder=4,
+                )
+        labels = [f"{timeline.component} page", f"{timeline.component} measured", *labels]
+    ax.set_yticks(range(2 * lanes), labels)
+    ax.set_ylim(-0.6, 2 * lanes - 0.4)
+    ax.set_title(
+        "measured SLI (green healthy, red breach, grey too few requests) above the page"
+        " (green operational, amber degraded, red outage); hatched: the page was wrong",
+        fontsize=9,
+        loc="left",
+        pad=14,
+    )
+    ax.set_xlabel("seconds since the scenario started")
     return _svg(figure, salt)

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from harness.errors import ConfigError, HarnessError
 from harness.record import SEVERITY, RunRecord, Status
-from harness.report.charts import status_svg, traffic_svg
+from harness.report.charts import communication_svg, status_svg, traffic_svg
 
 __all__ = ["index_html", "load_records", "overall_verdict", "report_html"]
 
@@ -87,6 +87,7 @@ def _one(record: RunRecord, index: int) -> dict[str, Any]:
     name = record.scenario.name
     salt = f"{index}-{re.sub(r'[^a-z0-9]', '', name.lower())}"
     status_chart = status_svg(record, f"s{salt}")
+    communication_chart = communication_svg(record, f"c{salt}")
     return {
         "name": name,
         "anchor": f"scenario-{index}",
@@ -100,6 +101,28 @@ def _one(record: RunRecord, index: int) -> dict[str, Any]:
         "invariants": record.invariants,
         "traffic_svg": Markup(traffic_svg(record, f"t{salt}")),
         "status_svg": Markup(status_chart) if status_chart else None,
+        "communication": record.communication,
+        "communication_svg": Markup(communication_chart) if communication_chart else None,
+        "incidents": [
+            {
+                "name": i.name or i.id,
+                "status": i.status,
+                "impact": i.impact,
+                "components": ", ".join(i.named),
+                "opened": rel(i.first_seen),
+                "resolved": rel(i.resolved_seen),
+                "updates": [
+                    {
+                        "at": rel(u.published if u.published is not None else u.seen),
+                        "seen": rel(u.seen),
+                        "status": u.status,
+                        "body": u.body,
+                    }
+                    for u in i.updates
+                ],
+            }
+            for i in record.incidents
+        ],
         "faults": [
             {
                 "label": f.label,

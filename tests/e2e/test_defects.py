@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.checks.communication import CHECKS as COMMUNICATION_CHECKS
 from harness.topology import DEFAULT_TOPOLOGY, DefectCatch, load_topology
 from tests.e2e.test_run import REPO
 from tests.e2e.test_scenarios import _failed, _run
@@ -40,16 +41,20 @@ def test_the_defect_fails_the_scenario_its_catalogue_names(
     tmp_path: Path, defect: str, record_property: Callable[[str, object], None]
 ) -> None:
     catch = CAUGHT[defect]
-    # An invariant is judged only when the run goes to its end (a lost write is certain only
-    # at its deadline): a defect caught by one runs in full.
-    fast = [] if set(catch.expectations) & _invariants(catch.scenario) else ["--fail-fast"]
+    # An invariant or a communication check is judged only when the run goes to its end (a
+    # lost write is certain only at its deadline; what the page said, over the whole
+    # timeline): a defect caught by one runs in full.
+    full = set(catch.expectations) & _invariants(catch.scenario) or any(
+        e.startswith(COMMUNICATION_CHECKS) for e in catch.expectations
+    )
+    fast = [] if full else ["--fail-fast"]
     code, stderr, journal = _run(tmp_path, catch.scenario, "normal", "--defect", defect, *fast)
     failed = _failed(journal)
     shown = "; ".join(failed) or f"nothing failed (exit {code})"
     record_property(MATRIX_PROPERTY, (defect, catch.scenario, shown))
     assert code == 1, (failed, journal["reason"], stderr[-2000:])
     assert journal["defects"] == [defect]
-    judged = journal["expectations"] + journal["invariants"]  # type: ignore[operator]
+    judged = journal["expectations"] + journal["invariants"] + journal["communication"]  # type: ignore[operator]
     caught = [j for j in judged if not j["passed"] and catch.matches(j["phase"], j["name"])]
     assert caught, (str(catch), failed)
 

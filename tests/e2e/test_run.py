@@ -63,6 +63,16 @@ def test_search_outage_passes_on_the_normal_platform(tmp_path: Path) -> None:
     result, journal = _run(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert journal["status"] == "passed"
+    # the page told the truth: every communication check judged, and held
+    told = {j["name"]: j["passed"] for j in journal["communication"]}  # type: ignore[attr-defined]
+    assert {"time to acknowledge search", "no flapping search"} <= set(told), told
+    assert all(told.values()), told
+    # one fault: at most one change of each component at its onset and one at its recovery
+    changes: dict[str, int] = {}
+    for seen in journal["observed"]:  # type: ignore[attr-defined]
+        if seen["what"] == "status":
+            changes[seen["component"]] = changes.get(seen["component"], -1) + 1
+    assert max(changes.values()) <= 2, changes
     assert (tmp_path / "latest" / "junit.xml").exists()
     assert "search-outage" in (tmp_path / "latest" / "summary.md").read_text()
 
@@ -76,6 +86,10 @@ def test_search_outage_fails_on_the_fragile_platform_for_its_reason(
     # hung searches: the phase's p95, or (--fail-fast stops at the first certain failure) the
     # breaker's deadline, whichever is certain first
     assert any(name.startswith("p95 search") for name in failed), failed
+    # and what its status page told users: search's trouble shown on the feed, never named
+    told = [j["name"] for j in journal["communication"] if not j["passed"]]  # type: ignore[attr-defined]
+    assert {"time to acknowledge search", "false green search"} <= set(told), told
+    assert "false green search" in str(journal["reason"])
     junit = (reports / "latest" / "junit.xml").read_text()
     assert "<failure" in junit
     assert "measured" in junit

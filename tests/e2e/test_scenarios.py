@@ -49,7 +49,7 @@ def _run(tmp_path: Path, name: str, profile: str, *more: str) -> tuple[int, str,
 
 
 def _failed(journal: dict[str, object]) -> list[str]:
-    results = journal["expectations"] + journal["invariants"]  # type: ignore[operator]
+    results = journal["expectations"] + journal["invariants"] + journal["communication"]  # type: ignore[operator]
     return [f"{r['name']}: {r['measured']} vs {r['threshold']}" for r in results if not r["passed"]]
 
 

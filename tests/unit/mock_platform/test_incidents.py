@@ -35,7 +35,8 @@ def test_an_incident_opens_updates_monitors_and_resolves() -> None:
         (9.0, "monitoring"),
         (10.0, "resolved"),
     ]
-    assert incident.worst == "outage" and log.open is None
+    assert incident.worst == "outage"
+    assert log.open is None
     assert all("Next update within 3 s" in u.body for u in incident.updates[:-1])
     assert data_claim(incident.updates[-1].body) == "none lost"
     assert incident.updates[-1].body.endswith(NO_DATA_LOST)
@@ -43,7 +44,8 @@ def test_an_incident_opens_updates_monitors_and_resolves() -> None:
     assert incident.updates[3].affected == [("search", "outage", "operational")]
     # a new fault is a new incident
     walk(log, [(20.0, states(feed="degraded"))])
-    assert len(log.incidents) == 2 and log.open is not None
+    assert len(log.incidents) == 2
+    assert log.open is not None
     assert log.open.name == "For You feed: degraded performance"
 
 
@@ -94,7 +96,8 @@ def test_the_summary_is_statuspage_v2_shaped() -> None:
         ("feed", "For You feed", "operational"),
     ]
     (incident,) = doc["incidents"]
-    assert incident["status"] == "investigating" and incident["impact"] == "major"
+    assert incident["status"] == "investigating"
+    assert incident["impact"] == "major"
     assert incident["components"] == [{"id": "search", "name": "Search", "status": "major_outage"}]
     (update,) = incident["incident_updates"]
     assert update["created_at"] == "1970-01-01T00:01:40.000Z"
