@@ -62,8 +62,11 @@ probes:
   errors: {prometheus: {metric: http_errors_total, labels: {route: "/{target}"}}}
   lag: {command: {argv: [psql, -c, "select 1"], timeout: 2s}}
   per: {ratio: {of: queue, per: lag}}
-status_page: {url: "https://status.example.com/api/v2/summary.json"}
+status_page:
+  url: "https://status.example.com/api/v2/summary.json"
+  incidents: {url: "https://status.example.com/api/v2/incidents.json"}
 components: {checkout: Checkout}
+slis: {checkout: [cart]}
 invariants:
   no_lost_orders: {check: no_lost_writes, kind: order}
   orders_everywhere: {check: readers_agree, kind: order, readers: [ledger, receipt]}
@@ -118,6 +121,9 @@ def test_a_team_topology_with_external_services_and_every_probe_kind(tmp_path: P
         (('contains: "{ref}"', 'sha256: "{ref}", contains: "{ref}"'), "exactly one of equals"),
         (('json: state, equals: "{state}"', 'json: state, contains: "{ref}"'), "go together"),
         (("q={value[sku]}", "q={value[sku]}&at={stat}"), "unknown placeholder {stat}"),
+        (("slis: {checkout: [cart]}", "slis: {checkuot: [cart]}"), "unknown component 'checkuot'"),
+        (("slis: {checkout: [cart]}", "slis: {checkout: [cat]}"), "unknown endpoint 'cat'"),
+        (("/api/v2/incidents.json", "/{gatewy}/incidents"), "unknown placeholder {gatewy}"),
         (("name: shop", "name: Shop Platform"), "should match pattern"),
         (("name: shop", "name: shop\npreload: [shop.app, 'shop app']"), "should match pattern"),
     ],

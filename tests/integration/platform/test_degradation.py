@@ -234,6 +234,19 @@ def test_status_page_names_only_the_affected_component(api: Api) -> None:
     page = api.http.get("/status").text
     assert "Moderation" in page
     assert "degraded" in page
+    # the same, in the Atlassian Statuspage v2 shape, with an open incident naming it
+    summary = api.http.get("/api/v2/summary.json").json()
+    v2 = {c["id"]: c["status"] for c in summary["components"]}
+    assert v2["moderation"] == "degraded_performance", v2
+    assert {s for c, s in v2.items() if c != "moderation"} == {"operational"}, v2
+    assert summary["status"]["indicator"] == "minor"
+    (incident,) = [
+        i for i in summary["incidents"] if "moderation" in {c["id"] for c in i["components"]}
+    ]
+    assert incident["status"] in ("investigating", "identified")
+    assert all("Next update" in u["body"] for u in incident["incident_updates"])
+    listed = api.http.get("/api/v2/incidents.json").json()["incidents"]
+    assert incident["id"] in {i["id"] for i in listed}
 
 
 def _burst(api: Api, path: str, count: int) -> list[tuple[int, float, bool]]:

@@ -334,3 +334,34 @@ def test_process_faults_on_external_services_are_refused(tmp_path: Path) -> None
     _, problems = load_scenario(scenario_file, topology_file)
     assert len(problems) == 1
     assert "api is external (the harness never starts or signals it)" in problems[0].message
+
+
+def test_communication_checks_need_the_pages_incidents_and_what_measures_components(
+    tmp_path: Path,
+) -> None:
+    text = VALID + "communication: {components: [search, moderation], acknowledge_within: 20s}\n"
+    scenario, problems = _check(tmp_path, text)
+    # moderation has no SLI in the mock's topology: nothing to hold the page to
+    assert problems == [
+        "31: communication.components[1]: unknown measured component 'moderation';"
+        " choose from: feed, playback, search, upload"
+    ], problems
+    scenario, problems = _check(tmp_path, text.replace(", moderation", ""))
+    assert problems == [], problems
+    assert scenario.communication.acknowledge_within == 20.0  # type: ignore[attr-defined]
+    assert scenario.scaled(0.5).communication.acknowledge_within == 10.0  # type: ignore[attr-defined]
+    # a topology whose page has no incidents, and measures no component
+    topology = tmp_path / "platform" / "topology.yaml"
+    topology.parent.mkdir()
+    (topology.parent / "load.py").write_text("")
+    topology.write_text(TINY)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "name: mine\ntopology: platform/topology.yaml\n"
+        "phases: [{name: only, duration: 5s}]\ncommunication: {}\n"
+    )
+    _, problems = load_scenario(mine, TOPOLOGY)
+    assert [p.message for p in problems] == [
+        "the topology declares no status_page.incidents to judge",
+        "the topology measures no component (its slis:)",
+    ]
