@@ -400,8 +400,9 @@ def _resolution(
         if timeline.component not in incident.named:
             continue
         end = timeline.last_breach_end(at)
-        if end is not None and at - end < spec.resolve_after:
+        if end is not None:
             healthy_for.append(at - end)
+        if end is not None and at - end < spec.resolve_after:
             problems.append(
                 f"resolved {at - end:.1f} s after {timeline.component}'s SLI last breached"
                 if at >= end
@@ -417,9 +418,7 @@ def _resolution(
         phase=PHASE,
         name=f"honest resolution {incident.name or incident.id}",
         passed=not problems,
-        measured=(
-            "healthy long enough" if shortest is None else f"healthy {max(shortest, 0):.1f} s"
-        )
+        measured=("never breached" if shortest is None else f"healthy {max(shortest, 0):.1f} s")
         + f"; data: {claim}",
         threshold=f"healthy >= {spec.resolve_after:g} s before; says truly whether data was lost",
         detail="; ".join(problems),

@@ -13,7 +13,8 @@
 
 A signal that cannot be read counts against its component (degraded), never as healthy.
 With status-outages-only (the fragile profile has it) it reports only full outages: it is the
-status page that "said nothing". status-flaps shows the signals as they come (no hysteresis),
+status page that "said nothing". status-flaps shows the signals as they come (no hysteresis)
+and mirrors the search breaker (open: outage, half-open: degraded, every few seconds),
 status-wrong-component shows search's trouble on the feed; status-silent and
 status-resolves-early are the incidents' (mock_platform.incidents).
 """
@@ -58,17 +59,20 @@ SOURCES = {
 ERROR_OUTAGE, ERROR_DEGRADED = 0.5, 0.05
 QUEUE_AGE_S, LAG_S, COUNTERS_AGE_S, SLOW_P95_S = 10.0, 5.0, 10.0, 2.5
 SHIPPING_FAILING_S = 2.0  # events the gateway cannot hand to metrics for this long: delayed
-# A component leaves operational once the signals have said so for CONFIRM_S (as the worst
-# they said meanwhile: a breaker opening a second after the errors began is one change, not
-# two), gets worse at once after that, and returns only to operational, once the signals have
-# been operational for RECOVER_S: a page that flips between states tells users nothing.
+# A component gets worse on the page once the signals have said so for CONFIRM_S without a
+# break (as the worst they said meanwhile: errors and a breaker opening a second later are one
+# change, not two), and returns only to operational, once the signals have been operational
+# for RECOVER_S (never a step down): a page that flips between states tells users nothing.
 CONFIRM_S, RECOVER_S = 1.5, 3.0
 REFRESH_S = 0.5
 _SEVERITY = {"operational": 0, "degraded": 1, "outage": 2}
 
 
-def judge(signals: dict[str, Any], outages_only: bool) -> dict[str, tuple[str, str]]:
-    """Signals -> {component: (state, reason)}. Pure: unit-tested without sockets."""
+def judge(
+    signals: dict[str, Any], outages_only: bool, mirror_breaker: bool = False
+) -> dict[str, tuple[str, str]]:
+    """Signals -> {component: (state, reason)}. Pure: unit-tested without sockets.
+    mirror_breaker (status-flaps): an open breaker is an outage even while the cache answers."""
     gateway = signals.get("gateway")
     verdicts: dict[str, tuple[str, str]] = {}
     for component in COMPONENTS:
@@ -85,9 +89,15 @@ def judge(signals: dict[str, Any], outages_only: bool) -> dict[str, tuple[str, s
             elif window["p95_s"] > SLOW_P95_S:
                 problems.append(("degraded", f"slow: p95 {window['p95_s']:.1f} s"))
             if component == "search":
+                cached = gateway.get("search_degraded_ratio", 0.0) >= 0.1
                 if gateway["breakers"].get("search") == "open":
-                    problems.append(("outage", "search is cut off (circuit open)"))
-                if gateway.get("search_degraded_ratio", 0.0) >= 0.1:
+                    # cut off: an outage, unless searches asked before still get answers
+                    problems.append(
+                        ("degraded", "search is cut off (circuit open)")
+                        if cached and not mirror_breaker
+                        else ("outage", "search is cut off (circuit open)")
+                    )
+                if cached:
                     problems.append(("degraded", "serving cached results"))
         problems += _component_problems(component, signals, gateway)
         if outages_only:
@@ -161,26 +171,21 @@ class Hysteresis:
         self._worst = "operational"  # the worst they said since
 
     def update(self, state: str, now: float) -> str:
-        if self.shown == "operational":
-            if state == "operational":
-                self._since = None
-                return self.shown
-            if self._since is None:
-                self._since, self._worst = now, state
-            elif _SEVERITY[state] > _SEVERITY[self._worst]:
-                self._worst = state
-            if now - self._since >= self.confirm_s:
-                self.shown, self._since = self._worst, None
+        if state == "operational" and self.shown != "operational":
+            if self._since is None or self._worst != "operational":
+                self._since, self._worst = now, "operational"
+            if now - self._since >= self.recover_s:
+                self.shown, self._since = "operational", None
             return self.shown
-        if state != "operational":
-            self._since = None
-            if _SEVERITY[state] > _SEVERITY[self.shown]:
-                self.shown = state
+        if _SEVERITY[state] <= _SEVERITY[self.shown]:
+            self._since = None  # no better (never a step down: no flapping), no worse
             return self.shown
-        if self._since is None:
-            self._since = now
-        if now - self._since >= self.recover_s:
-            self.shown, self._since = "operational", None
+        if self._since is None or self._worst == "operational":
+            self._since, self._worst = now, state
+        elif _SEVERITY[state] > _SEVERITY[self._worst]:
+            self._worst = state
+        if now - self._since >= self.confirm_s:  # worse for confirm_s: the worst it was
+            self.shown, self._since = self._worst, None
         return self.shown
 
 
@@ -225,7 +230,7 @@ class StatusPage:
         self.rollouts = list(gateway.get("rollouts") or self.rollouts)
         self.feed_regions = dict(gateway.get("feed_regions") or self.feed_regions)
         outages_only = self.settings.has("status-outages-only")
-        verdicts = judge(signals, outages_only)
+        verdicts = judge(signals, outages_only, mirror_breaker=self.flaps)
         if self.settings.has("status-wrong-component"):
             verdicts = misattributed(verdicts)
         for component, (measured, found) in verdicts.items():

@@ -63,9 +63,12 @@ def test_scenarios_are_collected_and_an_invalid_one_fails_alone(
 def test_a_scenario_runs_as_a_test(
     pytester: pytest.Pytester, tmp_path: Path, profile: str, outcome: str
 ) -> None:
+    # as a CI gate runs it: a failure stops the scenario as soon as it is certain
     result = pytester.runpytest_subprocess(
         str(REPO / "scenarios" / "search-outage.yaml"),
-        *_chaos_args(tmp_path, "--chaos-profile", profile, "--chaos-time-scale", SCALE),
+        *_chaos_args(
+            tmp_path, "--chaos-profile", profile, "--chaos-time-scale", SCALE, "--chaos-fail-fast"
+        ),
         timeout=300,
     )
     result.assert_outcomes(**{outcome: 1})

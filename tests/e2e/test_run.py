@@ -105,7 +105,7 @@ def test_the_report_of_a_real_run_reads_in_a_browser(
     seen = open_in_chromium(report, ARTIFACTS / "report-search-outage-fragile.png")
     assert seen.errors == [], seen.errors
     assert seen.requests == [report.as_uri()], seen.requests  # self-contained
-    assert seen.charts == {"traffic": 1, "status": 1}, seen.charts
+    assert seen.charts == {"traffic": 1, "status": 1, "communication": 1}, seen.charts
     assert "p95 search" in seen.failed_rows
     index = open_in_chromium(reports / "index.html", ARTIFACTS / "index.png")
     assert index.errors == [], index.errors

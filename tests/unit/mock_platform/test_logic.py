@@ -121,6 +121,14 @@ def test_search_breaker_open_is_an_outage_and_fragile_hides_degradation() -> Non
     assert isinstance(gateway, dict)
     cut = _signals(gateway={**gateway, "breakers": {"search": "open"}})
     assert judge(cut, False)["search"][0] == "outage"
+    # cut off, but searches asked before still answered (from the cache): degraded
+    cached = _signals(
+        gateway={**gateway, "breakers": {"search": "open"}, "search_degraded_ratio": 0.4}
+    )
+    state, reason = judge(cached, False)["search"]
+    assert state == "degraded"
+    assert "circuit open" in reason
+    assert judge(cached, False, mirror_breaker=True)["search"][0] == "outage"  # status-flaps
     lagging = _signals(replica={"lag_seconds": 30.0})
     assert judge(lagging, False)["feed"][0] == "degraded"
     assert judge(lagging, True)["feed"][0] == "operational"
@@ -145,7 +153,7 @@ def test_events_metrics_cannot_take_make_counts_delayed_before_the_backlog_ages(
     assert judge(briefly, False)["metrics"][0] == "operational"
 
 
-def test_the_page_confirms_trouble_escalates_at_once_and_recovers_only_when_it_held() -> None:
+def test_the_page_confirms_trouble_and_recovers_only_when_it_held() -> None:
     shown = Hysteresis(confirm_s=1.5, recover_s=3.0)
     assert shown.update("degraded", 0.0) == "operational"  # not yet confirmed
     assert shown.update("outage", 1.0) == "operational"
@@ -157,10 +165,13 @@ def test_the_page_confirms_trouble_escalates_at_once_and_recovers_only_when_it_h
     assert shown.update("operational", 5.0) == "outage"
     assert shown.update("operational", 7.9) == "outage"
     assert shown.update("operational", 8.0) == "operational"
-    # escalation after the confirmation: at once
+    # worse than shown: confirmed the same way
     shown.update("degraded", 10.0)
     assert shown.update("degraded", 11.5) == "degraded"
-    assert shown.update("outage", 12.0) == "outage"
+    assert shown.update("outage", 12.0) == "degraded"
+    assert shown.update("degraded", 12.5) == "degraded"  # a spike: never shown
+    assert shown.update("outage", 13.0) == "degraded"
+    assert shown.update("outage", 14.5) == "outage"
     # a blip shorter than the confirmation never shows
     blip = Hysteresis(confirm_s=1.5, recover_s=3.0)
     assert [blip.update(s, t) for s, t in (("outage", 0.0), ("operational", 1.0))] == [
