@@ -43,6 +43,15 @@ def _harness_run(
     return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
 
 
+def status_changes(journal: dict[str, object]) -> dict[str, int]:
+    """How many times each status-page component changed during the run (not its start)."""
+    changes: dict[str, int] = {}
+    for seen in journal["observed"]:  # type: ignore[attr-defined]
+        if seen["what"] == "status":
+            changes[seen["component"]] = changes.get(seen["component"], -1) + 1
+    return changes
+
+
 def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
     result = _harness_run("scenarios/search-outage.yaml", tmp_path, "--time-scale", SCALE, *extra)
     journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"][0]
@@ -68,10 +77,7 @@ def test_search_outage_passes_on_the_normal_platform(tmp_path: Path) -> None:
     assert {"time to acknowledge search", "no flapping search"} <= set(told), told
     assert all(told.values()), told
     # one fault: at most one change of each component at its onset and one at its recovery
-    changes: dict[str, int] = {}
-    for seen in journal["observed"]:  # type: ignore[attr-defined]
-        if seen["what"] == "status":
-            changes[seen["component"]] = changes.get(seen["component"], -1) + 1
+    changes = status_changes(journal)
     assert max(changes.values()) <= 2, changes
     assert (tmp_path / "latest" / "junit.xml").exists()
     assert "search-outage" in (tmp_path / "latest" / "summary.md").read_text()

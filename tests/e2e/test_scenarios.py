@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.test_run import REPO, _harness_run
+from tests.e2e.test_run import REPO, _harness_run, status_changes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -60,6 +60,10 @@ def test_the_scenario_passes_on_the_normal_platform(tmp_path: Path, name: str) -
     code, stderr, journal = _run(tmp_path, name, "normal")
     assert code == 0, (_failed(journal), journal["reason"], stderr[-2000:])
     assert "Traceback" not in stderr
+    if "default" in journal["scenario"]["tags"]:  # type: ignore[index]
+        # the page does not flap: one fault, one change at its onset and one at its recovery
+        changes = status_changes(journal)
+        assert max(changes.values()) <= 2, changes
 
 
 @pytest.mark.parametrize("name", sorted(FULL_RUN))
