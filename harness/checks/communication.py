@@ -128,12 +128,15 @@ def _shown_at(changes: Sequence[Observed], t: float) -> str | None:
     return shown
 
 
-def _requests(samples: Iterable[Sample]) -> list[tuple[float, float]]:
-    """(start, end) of each request: it ended mid-way through its sample's second."""
+def _long_requests(samples: Iterable[Sample]) -> list[tuple[float, float]]:
+    """(start, end) of each request that took a second or more (it ended mid-way through its
+    sample's second). Shorter ones are in flight at a second's end for less than a second:
+    counting them would barely move the figures, and take long on a big load."""
     return [
         (sample.t + 0.5 - latency / 1000.0, sample.t + 0.5)
         for sample in samples
         for latency in sample.latencies_ms
+        if latency >= 1000.0
     ]
 
 
@@ -156,7 +159,7 @@ def component_timelines(
     timelines: list[ComponentTimeline] = []
     for component in spec.components or list(slis):
         endpoints = slis.get(component, [])
-        requests = _requests(
+        requests = _long_requests(
             s for (e, _), group in by_second.items() if e in endpoints for s in group
         )
         changes = [o for o in status if o.component == component]
@@ -196,7 +199,8 @@ def _when(update: IncidentUpdate) -> float:
 
 
 def _began(incident: IncidentRecord, window: tuple[float, float]) -> float:
-    """When the run could first have seen it: its first update, or the run's start."""
+    """From when its naming of a component is the run's news: any time, or, for an incident
+    already open when the run began, only from the run's start on."""
     first = min((_when(u) for u in incident.updates), default=incident.first_seen)
     return window[0] if first < window[0] else -math.inf
 
