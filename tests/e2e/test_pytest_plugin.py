@@ -73,9 +73,9 @@ def test_a_scenario_runs_as_a_test(
     )
     result.assert_outcomes(**{outcome: 1})
     if outcome == "failed":  # the failure names the expectation and what was measured
-        # (which p95 shows the hang first varies: the phase's search, the breaker's deadline,
-        # the starved feed)
-        result.stdout.fnmatch_lines(["*search-blackholed: p95 *: measured *, expected max*"])
+        # (--chaos-fail-fast stops at whichever is certain first: a p95 showing the hang, or
+        # the status page never naming search in time)
+        result.stdout.fnmatch_lines(["*search-blackholed: *: measured *, expected *"])
     assert list((tmp_path / "reports").glob("*/journal.json"))
 
 
