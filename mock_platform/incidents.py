@@ -204,9 +204,9 @@ class IncidentLog:
 
     # -- the Statuspage v2 documents ----------------------------------------------------
 
-    def documents(self, names: dict[str, str]) -> list[dict[str, Any]]:
+    def documents(self) -> list[dict[str, Any]]:
         """Every kept incident, newest first, as /api/v2/incidents.json lists them."""
-        return [_incident_json(i, names) for i in reversed(self.incidents)]
+        return [_incident_json(i, self.names) for i in reversed(self.incidents)]
 
 
 def _incident_json(incident: Incident, names: dict[str, str]) -> dict[str, Any]:
@@ -252,12 +252,10 @@ def _incident_json(incident: Incident, names: dict[str, str]) -> dict[str, Any]:
 
 
 def summary(
-    page: dict[str, Any],
-    components: dict[str, dict[str, Any]],
-    log: IncidentLog,
-    names: dict[str, str],
+    page: dict[str, Any], components: dict[str, dict[str, Any]], log: IncidentLog
 ) -> dict[str, Any]:
     """/api/v2/summary.json: the page, its components, the incidents not yet resolved."""
+    names = log.names
     worst = max((_SEVERITY[c["state"]] for c in components.values()), default=0)
     indicator, description = [
         ("none", "All Systems Operational"),

@@ -271,14 +271,14 @@ class StatusPage:
     def summary(self) -> dict[str, Any]:
         page = {"id": "shortvideo", "name": "Short-video platform", "url": "/status"}
         page["updated_at"] = iso(self.updated_at)
-        return summary(page, self.states, self.log, COMPONENTS)
+        return summary(page, self.states, self.log)
 
     async def summary_json(self, request: Request) -> Response:
         return JSONResponse(self.summary())
 
     async def incidents_json(self, request: Request) -> Response:
         document = self.summary()
-        incidents = self.log.documents(COMPONENTS)
+        incidents = self.log.documents()
         return JSONResponse({"page": document["page"], "incidents": incidents})
 
     async def json_page(self, request: Request) -> Response:

@@ -89,7 +89,7 @@ def test_the_summary_is_statuspage_v2_shaped() -> None:
         "search": {"state": "outage", "reason": "failing", "since": 100.0},
         "feed": {"state": "operational", "reason": "", "since": 0.0},
     }
-    doc = summary({"id": "p", "name": "P"}, components, log, NAMES)
+    doc = summary({"id": "p", "name": "P"}, components, log)
     assert doc["status"] == {"indicator": "major", "description": "Partial System Outage"}
     assert [(c["id"], c["name"], c["status"]) for c in doc["components"]] == [
         ("search", "Search", "major_outage"),

@@ -289,17 +289,23 @@ def test_replication_lag_takes_the_topologys_replication_link(tmp_path: Path) ->
     assert lag.link == "catalog-replication"
 
 
-def test_a_scenario_names_its_own_topology(tmp_path: Path) -> None:
+def _on_tiny(tmp_path: Path, body: str) -> tuple[Path, Path]:
+    """A scenario named mine (``body`` after its name) written for TINY in platform/."""
     topology = tmp_path / "platform" / "topology.yaml"
     topology.parent.mkdir()
     (topology.parent / "load.py").write_text("")
     topology.write_text(TINY)
     scenario_file = tmp_path / "s.yaml"
-    scenario_file.write_text(
-        "name: mine\ntopology: platform/topology.yaml\n"
+    scenario_file.write_text("name: mine\ntopology: platform/topology.yaml\n" + body)
+    return scenario_file, topology
+
+
+def test_a_scenario_names_its_own_topology(tmp_path: Path) -> None:
+    scenario_file, topology = _on_tiny(
+        tmp_path,
         "phases:\n  - name: only\n    duration: 5s\n"
         "    faults: [{type: kill, service: db}]\n"
-        "    expect: [{metric: error_rate, endpoint: get, max: 0.1}]\n"
+        "    expect: [{metric: error_rate, endpoint: get, max: 0.1}]\n",
     )
     scenario, problems = load_scenario(scenario_file, TOPOLOGY)
     assert problems == [], problems
@@ -351,15 +357,7 @@ def test_communication_checks_need_the_pages_incidents_and_what_measures_compone
     assert scenario.communication.acknowledge_within == 20.0  # type: ignore[attr-defined]
     assert scenario.scaled(0.5).communication.acknowledge_within == 10.0  # type: ignore[attr-defined]
     # a topology whose page has no incidents, and measures no component
-    topology = tmp_path / "platform" / "topology.yaml"
-    topology.parent.mkdir()
-    (topology.parent / "load.py").write_text("")
-    topology.write_text(TINY)
-    mine = tmp_path / "mine.yaml"
-    mine.write_text(
-        "name: mine\ntopology: platform/topology.yaml\n"
-        "phases: [{name: only, duration: 5s}]\ncommunication: {}\n"
-    )
+    mine, _ = _on_tiny(tmp_path, "phases: [{name: only, duration: 5s}]\ncommunication: {}\n")
     _, problems = load_scenario(mine, TOPOLOGY)
     assert [p.message for p in problems] == [
         "the topology declares no status_page.incidents to judge",
