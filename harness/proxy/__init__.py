@@ -15,7 +15,29 @@ Run it with ``harness proxy`` (an asyncio loop on selector.py's microsecond time
 uvloop) or embed ``ProxyServer`` in an event loop.
 """
 
-from harness.proxy.app import ProxyServer, load_config, run_proxy
-from harness.proxy.errors import ApiError, ConfigFileError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.proxy.app import ProxyServer, load_config, run_proxy
+    from harness.proxy.errors import ApiError, ConfigFileError
 
 __all__ = ["ApiError", "ConfigFileError", "ProxyServer", "load_config", "run_proxy"]
+
+_HOMES = {
+    "ApiError": "errors",
+    "ConfigFileError": "errors",
+    "ProxyServer": "app",
+    "load_config": "app",
+    "run_proxy": "app",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Exports load on first use: a scenario file's HTTP toxic attributes
+    (http_attributes.py) are read without starting up the server's modules."""
+    if name not in _HOMES:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"harness.proxy.{_HOMES[name]}"), name)

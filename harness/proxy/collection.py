@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 
 from harness.proxy import errors
 from harness.proxy.errors import ApiError
+from harness.proxy.exchange import Exchange, HttpCounters, layer_entries
 from harness.proxy.link import Link, ToxicEntry
 from harness.proxy.server import Connection, Proxy
 from harness.proxy.stream import Direction, parse_direction
@@ -24,8 +26,8 @@ from harness.proxy.toxics.base import (
     InvalidAttributes,
     ResetsConnection,
     Toxic,
-    decode_attributes,
 )
+from harness.proxy.toxics.http import HttpToxic
 
 __all__ = ["ProxyCollection", "ProxySpec", "ToxicCollection", "ToxicSpec"]
 
@@ -61,11 +63,27 @@ async def _apply(calls: list[Awaitable[None]]) -> None:
 
 
 class ToxicCollection:
-    """The upstream and downstream toxic chains of one proxy and the links they reach."""
+    """The upstream and downstream toxic chains of one proxy and the links they reach.
 
-    def __init__(self) -> None:
+    HTTP toxics are listed in the chains like any toxic, but no link runs them as stages:
+    each connection's HTTP layer (exchange.py) asks them about every request, as they are
+    at that moment, so a change reaches open connections with the next request."""
+
+    def __init__(self, rng: random.Random, connections: set[Connection]) -> None:
         self.chains: dict[Direction, list[ToxicEntry]] = {d: [] for d in Direction}
         self.links: set[Link] = set()
+        self.http = HttpCounters()
+        self._rng = rng
+        self._connections = connections  # the proxy's own set of open connections
+        self._layered: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+    def http_entries(self) -> list[ToxicEntry]:
+        return [entry for entry in self.entries() if isinstance(entry.toxic, HttpToxic)]
+
+    def _layers(self, conn: Connection) -> dict[Direction, ToxicEntry]:
+        self._layered.add(conn)
+        synced = {link.direction: link.received_bytes == 0 for link in conn.links()}
+        return layer_entries(Exchange(self.http_entries, self.http, self._rng), synced)
 
     def entries(self) -> list[ToxicEntry]:
         """Upstream toxics in the order added, then downstream ones (Toxiproxy's listing)."""
@@ -78,11 +96,15 @@ class ToxicCollection:
         raise ApiError(*errors.TOXIC_NOT_FOUND)
 
     def attach(self, conn: Connection) -> None:
-        """Start a new connection's links with the current chains."""
+        """Start a new connection's links with the current chains (and the HTTP layer
+        first, when the proxy has an HTTP toxic)."""
+        layers = self._layers(conn) if self.http_entries() else {}
         for link in conn.links():
-            chain = list(self.chains[link.direction])
+            chain = [e for e in self.chains[link.direction] if not isinstance(e.toxic, HttpToxic)]
             if any(isinstance(e.toxic, ResetsConnection) for e in chain):
                 conn.reset_on_close()
+            if link.direction in layers:
+                chain.insert(0, layers[link.direction])
             self.links.add(link)
             link.start(chain)
 
@@ -107,8 +129,21 @@ class ToxicCollection:
         toxicity = 1.0 if spec.toxicity is None else spec.toxicity
         entry = ToxicEntry(name, stream, direction, toxicity, toxic)
         self.chains[direction].append(entry)
-        await _apply([link.add_toxic(entry) for link in self._links(direction)])
+        if isinstance(toxic, HttpToxic):
+            await _apply(self._layer_open_connections())
+        else:
+            await _apply([link.add_toxic(entry) for link in self._links(direction)])
         return entry
+
+    def _layer_open_connections(self) -> list[Awaitable[None]]:
+        """Give every open connection without one an HTTP layer (made once, kept)."""
+        calls: list[Awaitable[None]] = []
+        for conn in list(self._connections):
+            if conn in self._layered or conn.closed:
+                continue
+            layers = self._layers(conn)
+            calls += [link.add_layer(layers[link.direction]) for link in conn.links()]
+        return calls
 
     async def update(self, name: str, spec: ToxicSpec) -> ToxicEntry:
         current = self.find(name)
@@ -132,7 +167,7 @@ class ToxicCollection:
 
 def _decode(cls: type[Toxic], current: Toxic | None, raw: dict[str, object] | None) -> Toxic:
     try:
-        return decode_attributes(cls, current, raw or {})
+        return cls.decode(current, raw or {})
     except InvalidAttributes as exc:
         raise ApiError.bad_body(str(exc)) from None
 
@@ -157,7 +192,7 @@ class ProxyCollection:
         return proxy
 
     def _new_proxy(self, spec: ProxySpec) -> Proxy:
-        toxics = ToxicCollection()
+        toxics: ToxicCollection  # bound below; connections arrive once the proxy starts
         proxy = Proxy(
             spec.name,
             spec.listen,
@@ -166,6 +201,7 @@ class ProxyCollection:
             new_connection=lambda _proxy, conn: toxics.attach(conn),
             link_done=self._link_finished,
         )
+        toxics = ToxicCollection(self._rng, proxy.connections)
         self.toxics[spec.name] = toxics
         return proxy
 

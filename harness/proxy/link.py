@@ -143,14 +143,20 @@ class Link:
 
     # -- live changes (called by the toxic collection) ----------------------------------------
 
-    async def add_toxic(self, entry: ToxicEntry) -> None:
+    async def add_toxic(self, entry: ToxicEntry, at: int | None = None) -> None:
+        """Add a stage at the end of the line, or at index ``at``."""
         async with self._lock:
             if self.done:
                 return
             if self._input is None:
                 self._enter_pipeline()
                 self._read()
-            self._append(entry)
+            self._append(entry, at)
+
+    async def add_layer(self, entry: ToxicEntry) -> None:
+        """Put the connection's HTTP layer first in line (after the hidden no-op), so every
+        toxic added before or after it sees what it lets through."""
+        await self.add_toxic(entry, at=1)
 
     async def update_toxic(self, entry: ToxicEntry) -> None:
         async with self._lock:
@@ -210,17 +216,18 @@ class Link:
         noop.start(draw=False)
         self._spawn(self._write_loop(self._output))
 
-    def _append(self, entry: ToxicEntry) -> None:
-        assert self._output is not None
-        last = self._stages[-1]
+    def _append(self, entry: ToxicEntry, at: int | None = None) -> None:
+        """Add a stage at the end of the line (or at index ``at``)."""
+        index = len(self._stages) if at is None else at
+        before = self._stages[index - 1]
         feed = Channel(_buffer_size(entry.toxic))
-        stub = ToxicStub(feed, self._output, self._rng)
+        stub = ToxicStub(feed, before.stub.output, self._rng)
         if isinstance(entry.toxic, Stateful):
             stub.state = entry.toxic.new_state()
         stage = _Stage(entry, stub)
-        # Re-pointing is synchronous: what ``last`` already sent stays ahead in the output.
-        last.stub.output = feed
-        self._stages.append(stage)
+        # Re-pointing is synchronous: what ``before`` already sent stays ahead of it.
+        before.stub.output = feed
+        self._stages.insert(index, stage)
         stage.start(draw=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -2,6 +2,9 @@
 
 Byte counters are added when a link ends, as Toxiproxy does. The gauges (open connections per
 proxy, asyncio tasks, and the process collector's open fds) let tests prove nothing leaks.
+The HTTP counters (requests the HTTP layer saw, per toxic the requests it matched and the
+faults it injected by kind, connections it could not parse) are read from each proxy's
+HttpCounters when scraped; they live as long as the proxy.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from harness.proxy.collection import ProxyCollection
@@ -26,7 +29,7 @@ class _LiveGauges(Collector):
     def __init__(self, metrics: ProxyMetrics) -> None:
         self._metrics = metrics
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         conns = GaugeMetricFamily(
             "toxiproxy_proxy_open_connections", "Client connections open now", labels=["proxy"]
         )
@@ -35,9 +38,40 @@ class _LiveGauges(Collector):
             for name, proxy in sorted(collection.proxies.items()):
                 conns.add_metric([name], len(proxy.connections))
         yield conns
+        yield from _http_families(collection)
         loop = self._metrics.loop
         tasks = len(asyncio.all_tasks(loop)) if loop is not None else 0
         yield GaugeMetricFamily("toxiproxy_asyncio_tasks", "asyncio tasks alive", value=tasks)
+
+
+def _http_families(collection: ProxyCollection | None) -> Iterator[CounterMetricFamily]:
+    requests = CounterMetricFamily(
+        "toxiproxy_http_requests", "Requests the HTTP layer saw", labels=["proxy"]
+    )
+    matched = CounterMetricFamily(
+        "toxiproxy_http_toxic_matched",
+        "Requests an HTTP toxic matched (before its toxicity is drawn)",
+        labels=["proxy", "toxic"],
+    )
+    faults = CounterMetricFamily(
+        "toxiproxy_http_faults", "Faults an HTTP toxic injected", labels=["proxy", "toxic", "kind"]
+    )
+    unparsable = CounterMetricFamily(
+        "toxiproxy_http_unparsable_connections",
+        "Connections whose HTTP could not be parsed (passed through untouched from there)",
+        labels=["proxy", "direction"],
+    )
+    for name, toxics in sorted(collection.toxics.items() if collection is not None else []):
+        counts = toxics.http
+        if counts.requests or counts.unparsable:
+            requests.add_metric([name], counts.requests)
+        for toxic, value in sorted(counts.matched.items()):
+            matched.add_metric([name, toxic], value)
+        for (toxic, kind), value in sorted(counts.faults.items()):
+            faults.add_metric([name, toxic, kind], value)
+        for direction, value in sorted(counts.unparsable.items()):
+            unparsable.add_metric([name, direction], value)
+    yield from (requests, matched, faults, unparsable)
 
 
 class ProxyMetrics:

@@ -1,4 +1,5 @@
-"""Toxic types, one file each; importing this package registers all of them.
+"""Toxic types, one file each (the three HTTP ones in http.py); importing this package
+registers all of them.
 
 link input -> [noop] -> [toxic 1] -> ... -> [toxic n] -> link output
 each stage: ToxicStub(input, output, interrupt) running toxic.pipe(stub)
@@ -6,6 +7,7 @@ each stage: ToxicStub(input, output, interrupt) running toxic.pipe(stub)
 
 from harness.proxy.toxics import (
     bandwidth,
+    http,
     latency,
     limit_data,
     noop,
@@ -21,6 +23,7 @@ __all__ = [
     "Toxic",
     "ToxicStub",
     "bandwidth",
+    "http",
     "latency",
     "limit_data",
     "noop",

@@ -54,7 +54,12 @@ class Toxic:
     async def pipe(self, stub: ToxicStub) -> None:
         raise NotImplementedError
 
-    def attributes(self) -> dict[str, int]:
+    @classmethod
+    def decode(cls, current: Toxic | None, raw: dict[str, Any]) -> Toxic:
+        """This type from API attributes merged over ``current``; InvalidAttributes if bad."""
+        return decode_attributes(cls, current, raw)
+
+    def attributes(self) -> dict[str, Any]:
         """Every attribute, defaults included, in declaration order (the API's order)."""
         return dataclasses.asdict(self)
 

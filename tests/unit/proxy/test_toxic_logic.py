@@ -18,7 +18,7 @@ from harness.proxy.toxics.slicer import SlicerToxic, split_points
 from harness.proxy.wire import decode_body, float32, format_float32
 
 
-def test_every_toxiproxy_type_is_registered() -> None:
+def test_every_toxiproxy_type_is_registered_and_our_http_ones() -> None:
     assert sorted(TOXIC_TYPES) == sorted(
         [
             "latency",
@@ -29,6 +29,9 @@ def test_every_toxiproxy_type_is_registered() -> None:
             "slicer",
             "limit_data",
             "noop",
+            "http_abort",
+            "http_delay",
+            "http_corrupt",
         ]
     )
 
