@@ -1,8 +1,9 @@
 """The record of one scenario run, typed (what reports render; journal.json serialises it).
 
     engine (during the run) -> RunRecord: events, phases, fault windows, observed changes,
-                               status-page incidents, samples, judgements (expectations,
-                               invariants, communication), status + reason
+                               status-page incidents, samples, HTTP faults injected (the
+                               proxy's counts), judgements (expectations, invariants,
+                               communication), status + reason
     report.write -> journal.json {"runs": [RunRecord, ...]} (model_dump, the JSON edge)
     harness report / index -> load_records(journal.json) -> RunRecord (older journals too)
 
@@ -23,6 +24,7 @@ __all__ = [
     "Event",
     "FailoverRecord",
     "FaultWindow",
+    "HttpFaultCount",
     "IncidentRecord",
     "IncidentUpdate",
     "Judgement",
@@ -141,6 +143,17 @@ class FailoverRecord(_Record):
     reason: str = ""
 
 
+class HttpFaultCount(_Record):
+    """What one HTTP toxic of the run did, by the proxy's own count (its /metrics)."""
+
+    phase: str
+    link: str
+    toxic: str
+    kind: str = Field(description="abort, delay, or the corruption mode")
+    matched: int = Field(description="Requests the toxic's method/path/header matched")
+    injected: int = Field(description="Of those, the ones its toxicity drew: faults injected")
+
+
 class ScenarioInfo(_Record):
     name: str
     description: str = ""
@@ -180,6 +193,9 @@ class RunRecord(_Record):
         default_factory=list, description="What the communication checks compared"
     )
     failovers: list[FailoverRecord] = Field(default_factory=list)
+    http_faults: list[HttpFaultCount] = Field(
+        default_factory=list, description="HTTP faults the proxy injected, per toxic and kind"
+    )
     samples: list[Sample] = Field(default_factory=list)
     error_log: str | None = Field(default=None, description="Traceback file of a harness bug")
     traceback: str | None = Field(default=None, exclude=True)  # written to error_log

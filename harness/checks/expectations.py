@@ -61,7 +61,7 @@ NO_REQUESTS = "no request finished in the window"
 def _fmt(metric: str, value: float) -> str:
     if math.isnan(value):
         return NO_REQUESTS
-    if metric in ("error_rate", "share"):
+    if metric in ("error_rate", "wrong_answers", "share"):
         return f"{value:.2%}"
     if metric == "throughput":
         return f"{value:.1f}/s"

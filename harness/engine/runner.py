@@ -38,8 +38,16 @@ from harness.engine.shield import deferred_interrupts
 from harness.engine.verdict import judge_ended_phase, judge_run
 from harness.errors import HarnessError
 from harness.faults.active import ActiveFault
+from harness.faults.toxiproxy import HttpToxicCount
 from harness.load.result import History, Sample, figures
-from harness.record import FaultWindow, Judgement, PhaseRecord, RunRecord, Status
+from harness.record import (
+    FaultWindow,
+    HttpFaultCount,
+    Judgement,
+    PhaseRecord,
+    RunRecord,
+    Status,
+)
 from harness.scenario.model import Fault, Invariant, MetricExpectation, Phase, Scenario
 from harness.topology import Topology
 
@@ -65,6 +73,7 @@ WARMUP_AFTER_SPAWN_S = 1.0
 FINAL_AFTER_S = 3.0
 # A phase whose predecessor's faults took this long to remove still starts where it ended.
 LATE_START_S = 0.5
+PHASE_STRIDE = 100  # a fault's index: its phase's index x PHASE_STRIDE + its own in the phase
 
 
 def whole_seconds(duration_s: float) -> int:
@@ -142,6 +151,7 @@ class Faults(Protocol):
     def remove(self, fault: ActiveFault) -> None: ...
     def remove_expired(self) -> list[ActiveFault]: ...
     def remove_all(self) -> list[str]: ...
+    def http_counts(self) -> list[tuple[int, HttpToxicCount]]: ...
 
 
 class Invariants(Protocol):
@@ -277,6 +287,17 @@ def _clean_up(
         if phase.end is None:
             phase.end = now
             walker.cut_short = phase.name
+    record.http_faults = [
+        HttpFaultCount(
+            phase=_phase_name(record, index // PHASE_STRIDE),
+            link=count.proxy,
+            toxic=count.toxic,
+            kind=count.kind,
+            matched=count.matched,
+            injected=count.injected,
+        )
+        for index, count in parts.faults.http_counts()
+    ]
     parts.load.stop()
     parts.probes.close()
     parts.observer.finish()
@@ -284,6 +305,10 @@ def _clean_up(
         record.status, record.reason = Status.ERRORED, "cleanup failed: " + "; ".join(leftovers)
     record.finished_at = parts.clock.time()
     record.samples = parts.load.samples()
+
+
+def _phase_name(record: RunRecord, index: int) -> str:
+    return record.phases[index].name if 0 <= index < len(record.phases) else "?"
 
 
 class _PhaseWalker:
@@ -347,7 +372,7 @@ class _PhaseWalker:
                         f"{phase.name}: {spec.type} not injected (skipped by the operator)",
                     )
                     continue
-                active = self.parts.faults.apply(spec, p_index * 100 + f_index)
+                active = self.parts.faults.apply(spec, p_index * PHASE_STRIDE + f_index)
                 last = names.index(spec.until) if spec.until else p_index
                 window = FaultWindow(label=active.label, phase=phase.name, start=self.clock.time())
                 self.record.faults.append(window)  # its end is set when it is removed

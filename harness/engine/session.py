@@ -27,13 +27,20 @@ from harness.engine.console import RunView
 from harness.engine.parts import RunContext, new_record, run_scenario
 from harness.engine.runner import Interrupted, PhaseGate
 from harness.engine.shield import deferred_interrupts
-from harness.errors import ConfigError, EnvironmentFailure, HarnessError, ResilienceFailure
+from harness.errors import (
+    ConfigError,
+    EnvironmentFailure,
+    FaultError,
+    HarnessError,
+    ResilienceFailure,
+)
+from harness.faults import ToxiproxyClient
 from harness.load import LoadOptions
 from harness.platform import Platform
 from harness.record import RunRecord, Status
 from harness.report import write_reports
 from harness.scenario import Scenario, TopologyCache, load_scenario
-from harness.scenario.model import PROCESS_FAULTS
+from harness.scenario.model import HTTP_FAULT_TYPES, PROCESS_FAULTS
 from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 __all__ = [
@@ -153,6 +160,8 @@ def execute(
     check_report_dir(options.report_dir)
     if options.gateway:
         _check_attachable(scenarios, options)
+    if options.toxiproxy_url:
+        _check_http_toxics(scenarios, options.toxiproxy_url)
     topologies: dict[str, Topology] = {}
     for scenario in scenarios:  # before anything starts: every --defect is declared
         path = str(scenario.topology or DEFAULT_TOPOLOGY)
@@ -199,6 +208,31 @@ def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> Non
                         f"{scenario.name}: phase {phase.name}: a {fault.type} fault needs a"
                         " platform this run starts; drop --gateway to run it"
                     )
+
+
+def _check_http_toxics(scenarios: list[Scenario], url: str) -> None:
+    """HTTP faults are the embedded proxy's own toxics: refuse, before anything starts, to
+    run them on a Toxiproxy server that lacks them (it would answer 400 mid-run)."""
+    needing = [
+        f"{scenario.name}: phase {phase.name}: {fault.type} on {getattr(fault, 'link', '?')}"
+        for scenario in scenarios
+        for phase in scenario.phases
+        for fault in phase.faults
+        if fault.type in HTTP_FAULT_TYPES
+    ]
+    if not needing:
+        return
+    try:
+        version = ToxiproxyClient(url).version()
+    except FaultError:
+        return  # not answering: bringing the platform up says so
+    if "+shortvideo-chaos" in version:
+        return
+    raise ConfigError(
+        f"TOXIPROXY_URL={url} is Toxiproxy {version}, which has no HTTP toxics"
+        " (http_abort, http_delay, http_corrupt are the embedded proxy's own); these faults"
+        " need it:\n  " + "\n  ".join(needing) + "\nunset TOXIPROXY_URL to run them"
+    )
 
 
 def open_platform(

@@ -25,10 +25,12 @@ from typing import Any, Protocol
 import httpx
 
 from harness.errors import FaultError
-from harness.faults.toxiproxy import ToxiproxyClient
+from harness.faults.toxiproxy import HttpToxicCount, ToxiproxyClient
 from harness.pids import pid_alive
 from harness.scenario.model import (
     DownFault,
+    Fault,
+    HttpFault,
     ProcessFault,
     ReplicationLagFault,
     RolloutFault,
@@ -76,7 +78,7 @@ def _toxic_name(run_id: str, index: int, stream: str) -> str:
 
 
 def create_fault(
-    spec: ToxicFault | DownFault | ReplicationLagFault | ProcessFault | RolloutFault,
+    spec: Fault,
     run_id: str,
     index: int,
     toxiproxy: ToxiproxyClient,
@@ -102,6 +104,8 @@ def create_fault(
             undo.append({"do": "remove_toxic", "proxy": spec.link, "name": name})
         label = f"{spec.type} on {spec.link} ({spec.stream}) {spec.attributes or ''}".strip()
         return ActiveFault(label, undo, max_lifetime_s=spec.max_lifetime)
+    if isinstance(spec, HttpFault):
+        return _http_fault(spec, run_id, index, toxiproxy)
     if isinstance(spec, DownFault):
         toxiproxy.set_enabled(spec.link, False)
         return ActiveFault(
@@ -133,6 +137,28 @@ def create_fault(
             raise FaultError(f"{spec.type} {spec.service}: this backend cannot signal processes")
         return _process_fault(spec, processes)
     return _rollout(spec, rollouts_url)
+
+
+def _http_fault(
+    spec: HttpFault, run_id: str, index: int, toxiproxy: ToxiproxyClient
+) -> ActiveFault:
+    name = _toxic_name(run_id, index, spec.stream)
+    attributes = spec.attributes.model_dump(mode="json", exclude_none=True)
+    toxiproxy.add_toxic(
+        spec.link,
+        spec.type,
+        name=name,
+        stream=spec.stream,
+        toxicity=spec.toxicity,
+        attributes=attributes,
+    )
+    shown = ", ".join(f"{key}={value}" for key, value in attributes.items() if value != {})
+    label = f"{spec.type} on {spec.link} at {spec.toxicity:.0%} of requests ({shown})"
+    return ActiveFault(
+        label,
+        [{"do": "remove_toxic", "proxy": spec.link, "name": name}],
+        max_lifetime_s=spec.max_lifetime,
+    )
 
 
 def _process_fault(spec: ProcessFault, processes: Processes) -> ActiveFault:
@@ -265,7 +291,12 @@ class FaultInjector:
 
     def apply(
         self,
-        spec: ToxicFault | DownFault | ReplicationLagFault | ProcessFault | RolloutFault,
+        spec: ToxicFault
+        | HttpFault
+        | DownFault
+        | ReplicationLagFault
+        | ProcessFault
+        | RolloutFault,
         index: int,
     ) -> ActiveFault:
         fault = create_fault(
@@ -286,6 +317,20 @@ class FaultInjector:
 
     def remove_all(self) -> list[str]:
         return self.ledger.remove_all()
+
+    def http_counts(self) -> list[tuple[int, HttpToxicCount]]:
+        """What this run's HTTP toxics did, by the proxy's count, each with the index its
+        fault was applied with; none when the server does not count (a real Toxiproxy)."""
+        prefix = f"{TOXIC_PREFIX}{self.ledger.run_id}-"
+        try:
+            counts = self.ledger.toxiproxy.http_counts()
+        except (FaultError, ValueError):
+            return []
+        return [
+            (int(count.toxic[len(prefix) :].split("-", 1)[0]), count)
+            for count in counts
+            if count.toxic.startswith(prefix)
+        ]
 
 
 def sweep_dead_runs(

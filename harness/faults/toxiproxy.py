@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
@@ -32,7 +34,7 @@ class ToxicInfo:
     type: str
     stream: str
     toxicity: float
-    attributes: dict[str, int]
+    attributes: dict[str, Any]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ToxicInfo:
@@ -66,6 +68,15 @@ class ProxyInfo:
     @property
     def listen_port(self) -> int:
         return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpToxicCount:
+    proxy: str
+    toxic: str
+    kind: str
+    matched: int
+    injected: int
 
 
 def _server_message(exc: Exception) -> str:
@@ -121,6 +132,25 @@ class ToxiproxyClient:
             return response.json()
         except ValueError as exc:
             raise FaultError(f"toxiproxy {method} {path}: answer is not JSON") from exc
+
+    def http_counts(self) -> list[HttpToxicCount]:
+        """The embedded proxy's HTTP toxic counters (/metrics); none from a server without
+        HTTP toxics. Counters outlive their toxic, so a run reads them after removing it."""
+        text = self._call("GET", "/metrics").text
+        matched: dict[tuple[str, str], int] = {}
+        injected: list[tuple[str, str, str, int]] = []
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name == "toxiproxy_http_toxic_matched_total":
+                    matched[(labels["proxy"], labels["toxic"])] = int(sample.value)
+                elif sample.name == "toxiproxy_http_faults_total":
+                    key = (labels["proxy"], labels["toxic"], labels["kind"])
+                    injected.append((*key, int(sample.value)))
+        return [
+            HttpToxicCount(proxy, toxic, kind, matched.get((proxy, toxic), 0), count)
+            for proxy, toxic, kind, count in injected
+        ]
 
     # -- server ---------------------------------------------------------------------------
 
@@ -178,14 +208,14 @@ class ToxiproxyClient:
         name: str | None = None,
         stream: str = "downstream",
         toxicity: float = 1.0,
-        attributes: dict[str, int] | None = None,
+        attributes: Mapping[str, object] | None = None,
     ) -> ToxicInfo:
         body = {
             "name": name or f"{type}_{stream}",
             "type": type,
             "stream": stream,
             "toxicity": toxicity,
-            "attributes": attributes or {},
+            "attributes": dict(attributes or {}),
         }
         return ToxicInfo.from_json(self._json("POST", f"/proxies/{proxy}/toxics", body))
 
@@ -195,7 +225,7 @@ class ToxiproxyClient:
         name: str,
         *,
         toxicity: float | None = None,
-        attributes: dict[str, int] | None = None,
+        attributes: Mapping[str, object] | None = None,
     ) -> ToxicInfo:
         """Change a live toxic; omitted fields keep their values (the client lacks this call)."""
         body: dict[str, Any] = {}

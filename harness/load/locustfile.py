@@ -113,11 +113,13 @@ def _on_request(
         status = response.status_code or 0
     key = (int(time.time()), name, build)
     bucket = _STATE["buckets"].setdefault(
-        key, {"n": 0, "errors": 0, "latencies_ms": [], "status": {}}
+        key, {"n": 0, "errors": 0, "wrong": 0, "latencies_ms": [], "status": {}}
     )
     bucket["n"] += 1
     failed = exception is not None or status == 0 or status >= 500
     bucket["errors"] += int(failed)
+    # a wrong answer: the platform said it succeeded, the user found the answer wrong
+    bucket["wrong"] += int(failed and 200 <= status < 400)
     bucket["latencies_ms"].append(round(response_time, 2))
     bucket["status"][str(status)] = bucket["status"].get(str(status), 0) + 1
 

@@ -3,7 +3,8 @@ JSONL files, and the figures expectations are judged on.
 
     metrics.jsonl.<pid>  -> Sample(t, endpoint, build, n, errors, latencies_ms, status)
     history.jsonl.<pid>  -> History: every write invoked / acknowledged / failed / unknown
-    window(samples, start, end, endpoint, build) -> Figures(error_rate, p50/p95/p99, throughput)
+    window(samples, start, end, endpoint, build) -> Figures(error_rate, wrong_answers,
+        p50/p95/p99, throughput)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Sample:
     errors: int
     latencies_ms: tuple[float, ...]
     status: dict[str, int]
+    wrong: int = 0  # errors that came with a success status: answers the user found wrong
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Sample:
@@ -46,6 +48,7 @@ class Sample:
             errors=int(data["errors"]),
             latencies_ms=tuple(float(x) for x in data.get("latencies_ms", [])),
             status={str(k): int(v) for k, v in (data.get("status") or {}).items()},
+            wrong=int(data.get("wrong", 0)),
         )
 
 
@@ -71,8 +74,10 @@ def read_samples(prefix: Path) -> list[Sample]:
 class Figures:
     requests: int
     errors: int
+    wrong: int  # errors that came with a success status
     seconds: float
     error_rate: float
+    wrong_answers: float  # the share of requests answered with success but wrongly
     p50_s: float
     p95_s: float
     p99_s: float
@@ -81,6 +86,7 @@ class Figures:
     def get(self, metric: str) -> float:
         return {
             "error_rate": self.error_rate,
+            "wrong_answers": self.wrong_answers,
             "p50": self.p50_s,
             "p95": self.p95_s,
             "p99": self.p99_s,
@@ -117,13 +123,16 @@ def figures(
     ]
     requests = sum(s.n for s in chosen)
     errors = sum(s.errors for s in chosen)
+    wrong = sum(s.wrong for s in chosen)
     latencies = sorted(x / 1000 for s in chosen for x in s.latencies_ms)
     seconds = max(end - start, 1e-9)
     return Figures(
         requests=requests,
         errors=errors,
+        wrong=wrong,
         seconds=seconds,
         error_rate=errors / requests if requests else math.nan,
+        wrong_answers=wrong / requests if requests else math.nan,
         p50_s=_percentile(latencies, 0.50),
         p95_s=_percentile(latencies, 0.95),
         p99_s=_percentile(latencies, 0.99),

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from harness.errors import ConfigError, HarnessError
+from harness.load.result import figures
 from harness.record import SEVERITY, RunRecord, Status
 from harness.report.charts import communication_svg, status_svg, traffic_svg
 
@@ -75,6 +76,31 @@ def overall_verdict(records: list[RunRecord]) -> Status:
 
 def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def _http_faults(record: RunRecord) -> list[dict[str, Any]]:
+    """Each HTTP toxic's count beside what the load saw in its phase (all endpoints), so
+    the faults injected can be reconciled with the errors and wrong answers users got."""
+    phases = {p.name: p for p in record.phases}
+    rows = []
+    for count in record.http_faults:
+        phase = phases.get(count.phase)
+        load = None
+        if phase is not None:
+            load = figures(record.samples, phase.start, phase.end or record.ended)
+        rows.append(
+            {
+                "phase": count.phase,
+                "link": count.link,
+                "kind": count.kind,
+                "matched": count.matched,
+                "injected": count.injected,
+                "requests": "-" if load is None else load.requests,
+                "errors": "-" if load is None else load.errors,
+                "wrong": "-" if load is None else load.wrong,
+            }
+        )
+    return rows
 
 
 def _one(record: RunRecord, index: int) -> dict[str, Any]:
@@ -147,6 +173,7 @@ def _one(record: RunRecord, index: int) -> dict[str, Any]:
             {"at": rel(f.at), "from": f.source, "to": f.to, "reason": f.reason}
             for f in record.failovers
         ],
+        "http_faults": _http_faults(record),
         "events": [{"at": rel(e.t), "kind": e.kind, "message": e.message} for e in record.events],
     }
 

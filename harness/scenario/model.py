@@ -23,11 +23,19 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from harness.proxy.http_attributes import (
+    HTTP_ATTRIBUTES,
+    HttpAbortAttributes,
+    HttpCorruptAttributes,
+    HttpDelayAttributes,
+    describe_error,
+)
 from harness.units import Duration, parse_seconds
 
 __all__ = [
@@ -160,10 +168,14 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 MAX_ATTRIBUTE = 86_400_000  # a day in ms; a bigger number is a typo
 
+# HTTP toxics: the embedded proxy's own (a real Toxiproxy server has none)
+HTTP_FAULT_TYPES: tuple[str, ...] = tuple(HTTP_ATTRIBUTES)
+
 # need the backend's processes (local signals or container operations)
 PROCESS_FAULTS = frozenset({"kill", "pause", "resume", "restart", "stop"})
 FAULT_TYPES: tuple[str, ...] = (
     *TOXIC_ATTRIBUTES,
+    *HTTP_FAULT_TYPES,
     "down",
     "replication_lag",
     "kill",
@@ -204,6 +216,36 @@ class ToxicFault(_FaultBase):
                 f"it takes: {', '.join(allowed)}"
             )
         return self
+
+
+class HttpFault(_FaultBase):
+    """An HTTP toxic of the embedded proxy: each request the link carries (matching its
+    method/path/header) is aborted, delayed or answered wrongly with probability toxicity."""
+
+    type: Literal["http_abort", "http_delay", "http_corrupt"]
+    link: str
+    stream: Literal["upstream", "downstream"] = Field(
+        default="downstream",
+        description="http_delay: upstream holds the request, downstream its answer",
+    )
+    toxicity: float = Field(default=1.0, ge=0, le=1, description="Per request")
+    attributes: HttpAbortAttributes | HttpDelayAttributes | HttpCorruptAttributes
+    max_lifetime: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_attributes(cls, data: Any) -> Any:
+        """Read ``attributes`` as the model of this ``type`` (each type takes its own)."""
+        if not isinstance(data, dict):
+            return data
+        model = HTTP_ATTRIBUTES.get(str(data.get("type")))
+        raw = data.get("attributes", {})
+        if model is None or not isinstance(raw, dict):
+            return data
+        try:
+            return {**data, "attributes": model.model_validate(raw)}
+        except ValidationError as exc:
+            raise ValueError(f"attributes of {data['type']}: {describe_error(exc)}") from None
 
 
 class DownFault(_FaultBase):
@@ -248,7 +290,7 @@ class RolloutFault(_FaultBase):
 
 
 Fault = Annotated[
-    ToxicFault | DownFault | ReplicationLagFault | ProcessFault | RolloutFault,
+    ToxicFault | HttpFault | DownFault | ReplicationLagFault | ProcessFault | RolloutFault,
     Field(discriminator="type"),
 ]
 
@@ -257,10 +299,12 @@ Fault = Annotated[
 
 
 class MetricExpectation(_Strict):
-    """A load figure: error_rate, p50, p95, p99 (seconds), throughput (requests/s), or share
-    (of the endpoint's requests, the fraction its ``build`` served: a canary's exposure)."""
+    """A load figure: error_rate, wrong_answers (the share of requests answered with a success
+    status whose answer the user found wrong: an empty or cut body), p50, p95, p99 (seconds),
+    throughput (requests/s), or share (of the endpoint's requests, the fraction its ``build``
+    served: a canary's exposure)."""
 
-    metric: Literal["error_rate", "p50", "p95", "p99", "throughput", "share"]
+    metric: Literal["error_rate", "wrong_answers", "p50", "p95", "p99", "throughput", "share"]
     endpoint: str = "all"
     build: str | None = None
     max: Threshold | None = None

@@ -20,6 +20,7 @@ from harness.problems import Problem, field_text, unknown, validation_problems
 from harness.scenario.model import (
     EXPECTATION_KINDS,
     FAULT_TYPES,
+    HTTP_FAULT_TYPES,
     PROCESS_FAULTS,
     Scenario,
     parse_seconds,
@@ -391,7 +392,11 @@ def _conflicts_on(
             clash = ""
             if _partition(fault) or _partition(other):
                 clash = "a partition and another fault"
-            elif fault.get("type") == other.get("type") and _streams(fault) & _streams(other):
+            elif (
+                fault.get("type") == other.get("type")
+                and fault.get("type") not in HTTP_FAULT_TYPES  # each matches its own requests
+                and _streams(fault) & _streams(other)
+            ):
                 clash = f"two {fault.get('type')} faults on the same direction"
             if clash:
                 reported.add((where, other_where))

@@ -143,6 +143,9 @@ class FakeFaults:
             self.remove(fault)
         return []
 
+    def http_counts(self) -> list[tuple[int, Any]]:
+        return []
+
 
 class FakeInvariants:
     def __init__(self) -> None:

@@ -104,3 +104,16 @@ def test_the_history_helper_writes_what_read_history_reads(tmp_path: Path) -> No
     assert read.flagged("violating") == {"k1"}
     assert read.indeterminate == frozenset()
     assert OperationHistory("").invoke("upload", "k").id  # no file: writes nothing, no error
+
+
+def test_wrong_answers_are_the_errors_that_came_with_a_success(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "metrics.jsonl.1",
+        [
+            {"t": 5, "endpoint": "search", "n": 10, "errors": 3, "wrong": 2, "latencies_ms": []},
+            {"t": 6, "endpoint": "search", "n": 10, "errors": 1, "latencies_ms": []},  # older
+        ],
+    )
+    search = figures(read_samples(tmp_path / "metrics.jsonl"), 5, 7, "search")
+    assert (search.errors, search.wrong) == (4, 2)
+    assert search.get("wrong_answers") == 0.1

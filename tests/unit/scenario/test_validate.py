@@ -243,6 +243,7 @@ def test_fault_types_list_every_fault_model() -> None:
     kinds: set[str] = set()
     for cls in (
         model.ToxicFault,
+        model.HttpFault,
         model.DownFault,
         model.ReplicationLagFault,
         model.ProcessFault,
@@ -269,6 +270,57 @@ def test_faults_that_contradict_each_other_on_one_link(tmp_path: Path) -> None:
         "      - {type: latency, link: feed-a-catalog, stream: upstream, attributes: {latency: 5}}",
     )
     assert _check(tmp_path, upstream)[1] == []
+
+
+HTTP_FAULTS = """\
+      - type: http_abort
+        link: gateway-search
+        toxicity: 0.05
+        attributes: {status: 503, method: GET}
+      - {type: http_abort, link: gateway-search, attributes: {status: 429, method: POST}}
+      - type: http_delay
+        link: gateway-feed-a
+        stream: upstream
+        attributes: {distribution: lognormal, latency: 80, p99: 900}
+      - type: http_corrupt
+        link: gateway-feed-b
+        attributes: {mode: empty_success, path: "^/feed", header: {X-A: "^b"}}
+"""
+
+
+def test_http_faults_are_typed_per_type_and_may_share_a_link(tmp_path: Path) -> None:
+    text = VALID.replace("      - {type: down, link: gateway-search}\n", HTTP_FAULTS)
+    scenario, problems = _check(tmp_path, text)
+    assert problems == []
+    faults = scenario.phases[1].faults  # type: ignore[attr-defined]
+    assert [type(f.attributes).__name__ for f in faults[:4]] == [
+        "HttpAbortAttributes",
+        "HttpAbortAttributes",
+        "HttpDelayAttributes",
+        "HttpCorruptAttributes",
+    ]
+    assert faults[2].attributes.p99 == 900
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (("status: 503", "status: 700"), "status: Input should be less than or equal to 599"),
+        (("p99: 900", "p99: 50"), "0 < latency (its median) < p99"),
+        (("mode: empty_success", "mode: melt"), "mode: Input should be"),
+        (('path: "^/feed"', 'path: "(^/feed"'), "is not a regular expression"),
+        (("method: GET", "method: G ET"), "is not an HTTP method"),
+        (("status: 429,", "stauts: 429,"), "stauts: unknown attribute"),
+    ],
+)
+def test_http_fault_attributes_are_checked_with_their_line(
+    tmp_path: Path, change: tuple[str, str], fragment: str
+) -> None:
+    text = VALID.replace("      - {type: down, link: gateway-search}\n", HTTP_FAULTS)
+    assert change[0] in text
+    scenario, problems = _check(tmp_path, text.replace(change[0], change[1], 1))
+    assert scenario is None
+    assert any(p.split(":", 1)[0].isdigit() and fragment in p for p in problems), problems
 
 
 def test_a_mix_that_runs_nobody_is_refused(tmp_path: Path) -> None:
