@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import random
 import uuid
+from typing import Any
 
 import gevent
 from locust import FastHttpUser, between, task
@@ -34,6 +36,16 @@ QUERIES = [*WORDS, *(f"#{w}" for w in WORDS)]
 # meets some (about 7; none at all: 0.05%). At 10% it met none in one run of five (make test), so
 # a moderation that fails open once went unseen (nothing_published_unmoderated held).
 VIOLATING_SHARE = 0.25
+
+
+def _items(response: Any) -> list[dict[str, Any]] | None:
+    """The answer's items, or None when a 200 is not what it claims (empty, cut, garbage):
+    a wrong answer, counted apart from errors (the harness's wrong_answers)."""
+    try:
+        items = json.loads(response.content or b"").get("items")
+    except (ValueError, AttributeError):
+        return None
+    return items if isinstance(items, list) else None
 
 
 def _token(creator: str) -> str:
@@ -56,8 +68,11 @@ class Viewer(FastHttpUser):
         with self.client.get(
             "/v1/feed", params={"user": self.user_id}, name="feed", catch_response=True
         ) as response:
-            items = response.json().get("items", []) if response.status_code == 200 else []
-            if response.status_code < 500:
+            items = _items(response) if response.status_code == 200 else []
+            if items is None:
+                response.failure("a wrong answer: a 200 whose body is not a list of items")
+                items = []
+            elif response.status_code < 500:
                 response.success()
         if items:
             video = random.choice(items)["video_id"]
@@ -76,7 +91,11 @@ class Searcher(FastHttpUser):
     @task
     def search(self) -> None:
         words = random.sample(QUERIES, random.choice((1, 1, 2)))
-        self.client.get("/v1/search", params={"q": " ".join(words)}, name="search")
+        with self.client.get(
+            "/v1/search", params={"q": " ".join(words)}, name="search", catch_response=True
+        ) as response:
+            if response.status_code == 200 and _items(response) is None:
+                response.failure("a wrong answer: a 200 whose body is not a list of results")
 
 
 class Creator(FastHttpUser):

@@ -45,6 +45,7 @@ from mock_platform.settings import Settings
 from mock_platform.validation import BadInput, read_json
 
 MAX_IN_FLIGHT = 256
+BROKEN_BODY = "answered a success with a broken body"
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 OUTBOX_SCHEMA = """
@@ -86,6 +87,7 @@ class Upstream:
         self.bulkhead = not settings.has("gateway-no-bulkhead")
         self.storm = settings.has("gateway-retry-storm")  # 3 tries, no budget, no backoff
         self.guarded = not settings.has("gateway-no-breaker")
+        self.checks_bodies = not settings.has("gateway-trusts-bodies")
         stuck = settings.has("breaker-never-half-opens")  # open once, open for good
         self.breaker = CircuitBreaker(open_s=math.inf) if stuck else CircuitBreaker()
         self.budget = RetryBudget()
@@ -132,6 +134,12 @@ class Upstream:
                 last = f"unreachable ({type(exc).__name__})"
                 self._record(False, started)
                 continue
+            if self.checks_bodies and _spoiled(response):
+                # A success whose JSON does not parse (empty, cut short, declared too short)
+                # is not a success: retried like a 502, never cached or passed on.
+                last = BROKEN_BODY
+                self._record(False, started)
+                continue
             # A 500/502 from an upstream that answered is that request's failure (an edge
             # missing one video during an origin outage); only "I am unavailable" (503/504)
             # counts against the upstream as a whole, like a refused or timed-out connection.
@@ -141,13 +149,26 @@ class Upstream:
                 return response
             answered = response
             last = f"answered {response.status_code}"
-        raise UpstreamFailed(self.name, last)
+        raise UpstreamFailed(self.name, last, 502 if last == BROKEN_BODY else 503)
 
     def _record(self, ok: bool, started: float, breaker_ok: bool | None = None) -> None:
         if self.guarded:  # gateway-no-breaker has no breaker at all
             self.breaker.record(ok if breaker_ok is None else breaker_ok)
         if self.observer is not None:  # every attempt counts: a retry must not hide a 500
             self.observer(ok, time.monotonic() - started)
+
+
+def _spoiled(response: httpx.Response) -> bool:
+    """A 2xx JSON answer whose body does not parse."""
+    if not 200 <= response.status_code < 300:
+        return False
+    if "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        json.loads(response.content)
+    except ValueError:
+        return True
+    return False
 
 
 def _passthrough(response: httpx.Response) -> Response:
@@ -289,7 +310,10 @@ class Gateway:
             cached = self.search_cache.get(key) if self.stale_ok else None
             if cached is not None:
                 self.search_served.add(False, 0)
-                body = {**json.loads(cached), "degraded": True, "reason": exc.reason}
+                try:
+                    body = {**json.loads(cached), "degraded": True, "reason": exc.reason}
+                except ValueError:  # gateway-trusts-bodies cached a broken answer: as it is
+                    return Response(cached, media_type="application/json")
                 return JSONResponse(body, headers={"X-Search-Degraded": "1"})
             return json_error(503, f"search unavailable: {exc.reason}", 2)
         if response.status_code == 200:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
 from mock_platform.services.cdn import serve_range
-from mock_platform.services.gateway import make_token
+from mock_platform.services.gateway import Upstream, UpstreamFailed, make_token
 from mock_platform.services.search import fts_query
 from mock_platform.services.status import Hysteresis, judge
+from mock_platform.settings import Settings
 
 
 def test_breaker_opens_on_errors_and_probes_once_after_the_window() -> None:
@@ -184,3 +188,33 @@ def test_the_page_confirms_trouble_and_recovers_only_when_it_held() -> None:
         flapping.update("degraded" if t % 2 else "operational", float(t)) for t in range(1, 12)
     ]
     assert len(set(states)) == 1
+
+
+def _upstream(answers: list[bytes], defects: frozenset[str] = frozenset()) -> Upstream:
+    """An upstream whose answers (JSON 200s with these bodies) come from a mock transport."""
+    queue = list(answers)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = queue.pop(0)
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://t")
+    settings = Settings.create("gateway", 0, Path("."), defects=",".join(defects))
+    return Upstream("search", client, "", settings)
+
+
+@pytest.mark.parametrize("spoiled", [b"", b'{"q": "cat", "items": [{"vid'])
+def test_a_success_with_a_broken_body_is_retried_and_never_passed_on(spoiled: bytes) -> None:
+    good = b'{"q": "cat", "items": []}'
+    upstream = _upstream([spoiled, good])
+    response = asyncio.run(upstream.call("GET", "/search"))
+    assert response.content == good
+    assert upstream.attempts == 2
+    with pytest.raises(UpstreamFailed) as failed:  # a POST is not retried: a 502
+        asyncio.run(_upstream([spoiled]).call("POST", "/videos"))
+    assert failed.value.status == 502
+
+
+def test_a_gateway_that_trusts_bodies_passes_an_empty_success_on() -> None:
+    upstream = _upstream([b""], frozenset({"gateway-trusts-bodies"}))
+    assert asyncio.run(upstream.call("GET", "/search")).content == b""
