@@ -75,3 +75,14 @@ def test_the_scenario_fails_on_the_fragile_platform_for_its_reason(
     assert code == 1, (failed, journal["reason"], stderr[-2000:])
     for reason in FULL_RUN[name]:
         assert any(f.startswith(reason) for f in failed), (reason, failed)
+
+
+def test_http_faults_fail_the_fragile_platform_with_wrong_answers(tmp_path: Path) -> None:
+    """The proxy's HTTP faults (per request, on the gateway's pooled keep-alive connections):
+    the fragile gateway passes empty and cut answers on as successes."""
+    code, stderr, journal = _run(tmp_path, "search-answers-spoiled", "fragile", "--fail-fast")
+    failed = _failed(journal)
+    assert code == 1, (failed, journal["reason"], stderr[-2000:])
+    assert any(f.startswith("wrong_answers search") for f in failed), failed
+    injected = {h["kind"]: h["injected"] for h in journal["http_faults"]}  # type: ignore[attr-defined]
+    assert injected["empty_success"] > 0, journal["http_faults"]
