@@ -10,6 +10,9 @@ It imports nothing else of the harness, so a real Toxiproxy server can replace i
       -> Link, no toxic yet: the reader's data callback writes to the other socket; no task
          runs until the reader wakes one (a backlog, the EOF)
          Link, piped: reader -> [noop] -> toxic stages (toxics/*.py) -> writer
+         HTTP toxics (toxics/http.py): no stage of their own; a proxy with one gives each
+         connection an HTTP layer (exchange.py, framing by http1.py) first in both links'
+         lines, which asks them about every request
 
 Run it with ``harness proxy`` (an asyncio loop on selector.py's microsecond timer waits, or
 uvloop) or embed ``ProxyServer`` in an event loop.
