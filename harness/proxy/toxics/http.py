@@ -142,7 +142,8 @@ class HttpToxic(Toxic):
             ) from None
 
     def attributes(self) -> dict[str, Any]:
-        return self.settings.model_dump(mode="json")
+        """Every attribute that has a value (toxiproxy-cli shows an unset one as <nil>)."""
+        return self.settings.model_dump(mode="json", exclude_none=True)
 
     async def pipe(self, stub: ToxicStub) -> None:  # pragma: no cover - never a stage
         raise RuntimeError("an HTTP toxic acts through the connection's HTTP layer")
