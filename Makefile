@@ -39,7 +39,7 @@ images: $(STAMP) ## build the docker backend's images locally (no registry neede
 
 # TEST_JOBS: pytest-xdist workers, each taking whole files (a module's shared platform, the
 # docker tests' images); 0: every test in this process, in order
-TEST_JOBS ?= 2
+TEST_JOBS ?= 3
 test: $(STAMP) ## run the test suite (unit, integration, e2e) on TEST_JOBS workers
 	@scripts/system-deps.sh
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
