@@ -40,7 +40,7 @@ from harness.platform import Platform
 from harness.record import RunRecord, Status
 from harness.report import write_reports
 from harness.scenario import Scenario, TopologyCache, load_scenario
-from harness.scenario.model import HTTP_FAULT_TYPES, PROCESS_FAULTS
+from harness.scenario.model import PROCESS_FAULTS, HttpFault
 from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 __all__ = [
@@ -214,11 +214,11 @@ def _check_http_toxics(scenarios: list[Scenario], url: str) -> None:
     """HTTP faults are the embedded proxy's own toxics: refuse, before anything starts, to
     run them on a Toxiproxy server that lacks them (it would answer 400 mid-run)."""
     needing = [
-        f"{scenario.name}: phase {phase.name}: {fault.type} on {getattr(fault, 'link', '?')}"
+        f"{scenario.name}: phase {phase.name}: {fault.type} on {fault.link}"
         for scenario in scenarios
         for phase in scenario.phases
         for fault in phase.faults
-        if fault.type in HTTP_FAULT_TYPES
+        if isinstance(fault, HttpFault)
     ]
     if not needing:
         return

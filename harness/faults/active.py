@@ -88,24 +88,8 @@ def create_fault(
     """Apply the fault now; FaultError when it cannot be (the run is then errored).
 
     rollouts_url: the topology's rollouts capability, rendered for this platform."""
-    if isinstance(spec, ToxicFault):
-        streams = ["upstream", "downstream"] if spec.stream == "both" else [spec.stream]
-        undo = []
-        for stream in streams:
-            name = _toxic_name(run_id, index, stream)
-            toxiproxy.add_toxic(
-                spec.link,
-                spec.type,
-                name=name,
-                stream=stream,
-                toxicity=spec.toxicity,
-                attributes=spec.attributes,
-            )
-            undo.append({"do": "remove_toxic", "proxy": spec.link, "name": name})
-        label = f"{spec.type} on {spec.link} ({spec.stream}) {spec.attributes or ''}".strip()
-        return ActiveFault(label, undo, max_lifetime_s=spec.max_lifetime)
-    if isinstance(spec, HttpFault):
-        return _http_fault(spec, run_id, index, toxiproxy)
+    if isinstance(spec, ToxicFault | HttpFault):
+        return _toxic_fault(spec, run_id, index, toxiproxy)
     if isinstance(spec, DownFault):
         toxiproxy.set_enabled(spec.link, False)
         return ActiveFault(
@@ -139,26 +123,31 @@ def create_fault(
     return _rollout(spec, rollouts_url)
 
 
-def _http_fault(
-    spec: HttpFault, run_id: str, index: int, toxiproxy: ToxiproxyClient
+def _toxic_fault(
+    spec: ToxicFault | HttpFault, run_id: str, index: int, toxiproxy: ToxiproxyClient
 ) -> ActiveFault:
-    name = _toxic_name(run_id, index, spec.stream)
-    attributes = spec.attributes.model_dump(mode="json", exclude_none=True)
-    toxiproxy.add_toxic(
-        spec.link,
-        spec.type,
-        name=name,
-        stream=spec.stream,
-        toxicity=spec.toxicity,
-        attributes=attributes,
-    )
-    shown = ", ".join(f"{key}={value}" for key, value in attributes.items() if value != {})
-    label = f"{spec.type} on {spec.link} at {spec.toxicity:.0%} of requests ({shown})"
-    return ActiveFault(
-        label,
-        [{"do": "remove_toxic", "proxy": spec.link, "name": name}],
-        max_lifetime_s=spec.max_lifetime,
-    )
+    """A toxic (Toxiproxy's, or an HTTP one: per request) on each stream it names."""
+    if isinstance(spec, HttpFault):
+        attributes = spec.attributes.model_dump(mode="json", exclude_none=True)
+        shown = ", ".join(f"{key}={value}" for key, value in attributes.items() if value != {})
+        label = f"{spec.type} on {spec.link} at {spec.toxicity:.0%} of requests ({shown})"
+    else:
+        attributes = dict(spec.attributes)
+        label = f"{spec.type} on {spec.link} ({spec.stream}) {spec.attributes or ''}".strip()
+    streams = ["upstream", "downstream"] if spec.stream == "both" else [spec.stream]
+    undo = []
+    for stream in streams:
+        name = _toxic_name(run_id, index, stream)
+        toxiproxy.add_toxic(
+            spec.link,
+            spec.type,
+            name=name,
+            stream=stream,
+            toxicity=spec.toxicity,
+            attributes=attributes,
+        )
+        undo.append({"do": "remove_toxic", "proxy": spec.link, "name": name})
+    return ActiveFault(label, undo, max_lifetime_s=spec.max_lifetime)
 
 
 def _process_fault(spec: ProcessFault, processes: Processes) -> ActiveFault:
@@ -288,17 +277,14 @@ class FaultInjector:
         self.ledger = ledger
         self.processes = processes
         self.rollouts_url = rollouts_url
+        self.http_applied = False  # an HTTP fault was applied: the run reads its counts
 
     def apply(
         self,
-        spec: ToxicFault
-        | HttpFault
-        | DownFault
-        | ReplicationLagFault
-        | ProcessFault
-        | RolloutFault,
+        spec: Fault,
         index: int,
     ) -> ActiveFault:
+        self.http_applied = self.http_applied or isinstance(spec, HttpFault)
         fault = create_fault(
             spec,
             self.ledger.run_id,
@@ -321,6 +307,8 @@ class FaultInjector:
     def http_counts(self) -> list[tuple[int, HttpToxicCount]]:
         """What this run's HTTP toxics did, by the proxy's count, each with the index its
         fault was applied with; none when the server does not count (a real Toxiproxy)."""
+        if not self.http_applied:
+            return []  # no HTTP fault: nothing to ask the proxy
         prefix = f"{TOXIC_PREFIX}{self.ledger.run_id}-"
         try:
             counts = self.ledger.toxiproxy.http_counts()

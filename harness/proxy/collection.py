@@ -98,7 +98,8 @@ class ToxicCollection:
     def attach(self, conn: Connection) -> None:
         """Start a new connection's links with the current chains (and the HTTP layer
         first, when the proxy has an HTTP toxic)."""
-        layers = self._layers(conn) if self.http_entries() else {}
+        http = any(isinstance(e.toxic, HttpToxic) for c in self.chains.values() for e in c)
+        layers = self._layers(conn) if http else {}
         for link in conn.links():
             chain = [e for e in self.chains[link.direction] if not isinstance(e.toxic, HttpToxic)]
             if any(isinstance(e.toxic, ResetsConnection) for e in chain):

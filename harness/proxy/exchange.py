@@ -218,8 +218,7 @@ class _Answers:
             return True
         if isinstance(event, End):
             return await self._on_end()
-        if not isinstance(event, End):
-            await self._send(event.raw)
+        await self._send(event.raw)  # an informational head, or what is passed through
         return True
 
     async def _on_head(self, head: Head) -> bool:

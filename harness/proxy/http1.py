@@ -21,6 +21,7 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 
 __all__ = [
     "Body",
@@ -39,30 +40,13 @@ _REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (\S+) HTTP/1\.([01])")
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-5]\d\d)(?: .*)?")
 _REQUEST_START = re.compile(rb"(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|CONNECT) ")
 _RESPONSE_START = re.compile(rb"HTTP/1\.[01] ")
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    301: "Moved Permanently",
-    302: "Found",
-    304: "Not Modified",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    408: "Request Timeout",
-    409: "Conflict",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 def reason_phrase(status: int) -> str:
-    return _REASONS.get(status, "Status")
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status the standard does not name (499, 520...)
+        return "Status"
 
 
 class Framing(enum.Enum):
@@ -281,11 +265,9 @@ class MessageReader:
         data = bytes(self._buffer[:take])
         del self._buffer[:take]
         self._remaining -= take
-        if self._remaining:
-            return Body(data)
-        self._state = after
-        if after is _State.HEAD:
-            self._pending_end = True
+        if not self._remaining:
+            self._state = after
+            self._pending_end = after is _State.HEAD
         return Body(data)
 
     def _chunk_size(self) -> Event | None:

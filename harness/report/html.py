@@ -81,13 +81,14 @@ def _seconds(value: float) -> str:
 def _http_faults(record: RunRecord) -> list[dict[str, Any]]:
     """Each HTTP toxic's count beside what the load saw in its phase (all endpoints), so
     the faults injected can be reconciled with the errors and wrong answers users got."""
-    phases = {p.name: p for p in record.phases}
+    load = {
+        p.name: figures(record.samples, p.start, p.end or record.ended)
+        for p in record.phases
+        if any(count.phase == p.name for count in record.http_faults)
+    }
     rows = []
     for count in record.http_faults:
-        phase = phases.get(count.phase)
-        load = None
-        if phase is not None:
-            load = figures(record.samples, phase.start, phase.end or record.ended)
+        seen = load.get(count.phase)
         rows.append(
             {
                 "phase": count.phase,
@@ -95,9 +96,9 @@ def _http_faults(record: RunRecord) -> list[dict[str, Any]]:
                 "kind": count.kind,
                 "matched": count.matched,
                 "injected": count.injected,
-                "requests": "-" if load is None else load.requests,
-                "errors": "-" if load is None else load.errors,
-                "wrong": "-" if load is None else load.wrong,
+                "requests": "-" if seen is None else seen.requests,
+                "errors": "-" if seen is None else seen.errors,
+                "wrong": "-" if seen is None else seen.wrong,
             }
         )
     return rows

@@ -165,10 +165,11 @@ class HttpAbortToxic(HttpToxic):
         assert isinstance(attrs, HttpAbortAttributes)
         if decision.decided:
             return None
-        decision.answer = abort_response(attrs, head)
         decision.before_upstream = not attrs.after_upstream
-        if decision.before_upstream and (head.header("expect") or "").lower() == "100-continue":
-            decision.close_after = True  # its body may never come: the stream cannot go on
+        # A request waiting for 100-continue may never send its body: the stream cannot go on.
+        expects = (head.header("expect") or "").lower() == "100-continue"
+        decision.close_after = decision.before_upstream and expects
+        decision.answer = abort_response(attrs, head, decision.close_after)
         return "abort"
 
 
@@ -209,28 +210,25 @@ _MODELS: dict[type[HttpToxic], type[HttpAttributes]] = {
 }
 
 
-def _no_body(status: int, method: str) -> bool:
-    return method == "HEAD" or status < 200 or status in (204, 304)
-
-
 def _response(status: int, headers: list[tuple[str, str]], body: bytes, method: str) -> bytes:
-    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    if not _no_body(status, method) or method == "HEAD":
+    """A whole answer. 1xx, 204 and 304 have no body and no length; HEAD has the length of
+    the body it does not get."""
+    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}", *(f"{n}: {v}" for n, v in headers)]
+    bodiless = status < 200 or status in (204, 304)
+    if not bodiless:
         lines.append(f"Content-Length: {len(body)}")
-    payload = b"" if _no_body(status, method) else body
+    payload = b"" if bodiless or method == "HEAD" else body
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
-def abort_response(attrs: HttpAbortAttributes, head: Head) -> bytes:
+def abort_response(attrs: HttpAbortAttributes, head: Head, close: bool) -> bytes:
     body = attrs.body
     if body is None:
         body = f"{attrs.status} {reason_phrase(attrs.status)} (http_abort: injected fault)\n"
     headers = list(attrs.headers.items())
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
-    expects_body = (head.header("expect") or "").lower() == "100-continue"
-    if expects_body and not attrs.after_upstream:
+    if close:
         headers.append(("Connection", "close"))
     return _response(attrs.status, headers, body.encode(), head.method)
 

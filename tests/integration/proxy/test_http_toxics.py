@@ -314,9 +314,7 @@ def test_each_corruption_is_what_the_client_gets(
     conn.close()
 
 
-def test_removing_the_toxic_stops_it_on_open_connections(
-    client: ToxiproxyClient, proxy_server: ProxyProcess, web: str
-) -> None:
+def test_removing_the_toxic_stops_it_on_open_connections(client: ToxiproxyClient, web: str) -> None:
     client.add_toxic("web", "http_abort", name="all", attributes={"status": 503})
     conn = Client(web)
     conn.send(get("/a"))
