@@ -21,18 +21,21 @@ $(STAMP): pyproject.toml
 
 # make chaos [SCENARIO=file] [TOPOLOGY=file] [TAGS=default] [PROFILE=normal|fragile] [TIME_SCALE=floor]
 #            [WORKERS=0] [BASE_PORT=18000] (two people on one host: each their own port block)
+#            [STACK=default|real] (real: the catalog on PostgreSQL, installed first if missing)
 SCENARIO   ?= scenarios
 TAGS       ?= default
 # floor: each scenario at its min_time_scale, the shortest timeline whose verdict CI checks
 TIME_SCALE ?= floor
 WORKERS    ?= 0
 BACKEND    ?= local
+STACK      ?= default
 chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or docker containers)
 	$(if $(filter docker,$(BACKEND)),@PY=$(BIN)/python images/build.sh,)
+	$(if $(filter real,$(STACK)),@scripts/system-deps.sh postgresql,)
 	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
 	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
 	  $(if $(BASE_PORT),--base-port $(BASE_PORT),) $(if $(FAIL_FAST),--fail-fast,) \
-	  $(if $(DEFECT),--defect $(DEFECT),)
+	  $(if $(DEFECT),--defect $(DEFECT),) --stack $(STACK)
 
 images: $(STAMP) ## build the docker backend's images locally (no registry needed)
 	@PY=$(BIN)/python images/build.sh

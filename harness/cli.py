@@ -183,6 +183,17 @@ def _topology(path: Path | None) -> Any:
     return load_topology(path or DEFAULT_TOPOLOGY)
 
 
+def _stack_option(func: Any) -> Any:
+    return click.option(
+        "--stack",
+        default="default",
+        show_default=True,
+        envvar="HARNESS_STACK",
+        help="Which of the topology's stacks the platform runs on (the mock's: default, or"
+        " real: the catalog on PostgreSQL, local backend).",
+    )(func)
+
+
 def _base_port_option(func: Any) -> Any:
     return click.option(
         "--base-port",
@@ -259,6 +270,7 @@ def _run_options(func: Any) -> Any:
         click.option("--plain", is_flag=True, help="Plain line output even on a terminal."),
         _backend_option,
         _topology_option,
+        _stack_option,
     ]
     return _stack(func, options)
 
@@ -331,6 +343,7 @@ def run(
     plain: bool,
     backend: str,
     topology: Path | None,
+    stack: str,
     base_port: int | None,
     fail_fast: bool,
 ) -> None:
@@ -357,6 +370,7 @@ def run(
         toxiproxy_url=_toxiproxy_url(),
         backend=backend,
         fail_fast=fail_fast,
+        stack=stack,
     )
     run_session(paths, options, choose_view(plain=plain))
 
@@ -510,6 +524,7 @@ def gameday(
     plain: bool,
     backend: str,
     topology: Path | None,
+    stack: str,
     base_port: int | None,
 ) -> None:
     """Run one scenario as a game-day drill, phase by phase, and draft postmortem.md.
@@ -553,6 +568,7 @@ def gameday(
         gate=operator,
         more_reports=write_postmortem,
         backend=backend,
+        stack=stack,
     )
     try:
         run_session([scenario], options, view)
@@ -601,6 +617,7 @@ def _platform_options(func: Any) -> Any:
             help="Databases and logs of this platform (bind-mounted into containers).",
         ),
         _topology_option,
+        _stack_option,
     ]
     return _stack(func, options)
 
@@ -619,12 +636,13 @@ def platform_up(
     base_port: int | None,
     run_dir: Path,
     topology: Path | None,
+    stack: str,
     backend: str,
 ) -> None:
     """Start the proxy, the links and every service; stay up until Ctrl-C or SIGTERM."""
     from harness.platform import Platform
 
-    spec = _topology(topology)
+    spec = _on_stack(_topology(topology), stack, backend)
     profile = _profile(spec, profile, defects)
     base = base_port or spec.base_port
     plat = Platform(
@@ -685,6 +703,7 @@ def platform_compose(
     base_port: int | None,
     run_dir: Path,
     topology: Path | None,
+    stack: str,
 ) -> None:
     """Write a docker-compose.yml equivalent of the topology (images: make images).
 
@@ -696,7 +715,7 @@ def platform_compose(
     from harness.platform.compose import compose_document
     from harness.platform.containers import PROXY_IMAGE
 
-    spec = _topology(topology)
+    spec = _on_stack(_topology(topology), stack, "docker")
     profile = _profile(spec, profile, defects)
     base = base_port or spec.base_port
     flavour = "embedded"
@@ -804,6 +823,13 @@ def _is_topology(path: Path) -> bool:
         return False
     keys = {line.split(":", 1)[0] for line in head.splitlines() if line and line[0].isalpha()}
     return "services" in keys and "phases" not in keys
+
+
+def _on_stack(topology: Any, stack: str, backend: str) -> Any:
+    """The topology on --stack (checked: exit 2 unknown, 3 a program it needs is missing)."""
+    from harness.engine.session import stack_topology
+
+    return stack_topology(topology, stack, backend)
 
 
 def _profile(topology: Any, profile: str | None, defects: tuple[str, ...] = ()) -> str:

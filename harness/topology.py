@@ -13,6 +13,8 @@
                     measure it (what the communication checks hold the page to)
       capabilities  rollouts, failover records (with their URLs)
       invariants    name -> a built-in checker of the operation history
+      stacks        name -> services, links and probes laid over these (--stack NAME), and
+                    the programs it requires (checked first: exit 3 naming the install)
     Topology.service_url / link_listen / render(template) -> one running platform's addresses
 
 Scenarios are validated against it; the engine, checks and backends read it. It imports
@@ -22,10 +24,11 @@ nothing of the harness but units, the YAML edge and problem formatting.
 from __future__ import annotations
 
 import string
+import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -36,9 +39,12 @@ from harness.problems import Problem, unknown, validation_problems
 from harness.units import Duration
 from harness.yamlfile import Loaded, YamlProblem, load_yaml
 
+T = TypeVar("T")
+
 __all__ = [
     "COMMAND_PLACEHOLDERS",
     "DATA_LOSS_CHECKS",
+    "DEFAULT_STACK",
     "DEFAULT_TOPOLOGY",
     "PAGE_STATES",
     "STATUSPAGE_STATES",
@@ -79,8 +85,10 @@ STATUSPAGE_STATES: dict[str, PageState] = {
 }
 _LOCAL = "127.0.0.1"
 # What a service's command may use; the backend fills them in (values here are examples).
+DEFAULT_STACK = "default"  # the topology's own services, links and probes
 COMMAND_PLACEHOLDERS = {
     "python": sys.executable,
+    "stack": DEFAULT_STACK,
     "service": "name",
     "port": 18080,
     "base_port": 18000,
@@ -126,6 +134,15 @@ class ServiceSpec(_Strict):
     )
     env: dict[str, str] = Field(default_factory=dict)
     health: str = Field(default="/healthz", description="A path on the service, or a URL")
+    health_command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Instead of health: argv with placeholders whose exit 0 means healthy"
+        " (a database's own readiness check, say)",
+    )
+    stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT"] = Field(
+        default="SIGTERM", description="What asks it to stop (PostgreSQL: SIGINT, fast)"
+    )
     component: str | None = Field(default=None, description="The status component it serves")
     canary_of: str | None = Field(default=None, description="A canary slot of this service")
     autostart: bool = Field(default=True, description="False: the platform starts it itself")
@@ -157,6 +174,35 @@ class LinkSpec(_Strict):
     def _target(self) -> LinkSpec:
         _exactly_one(self, ("to", "upstream"), "a link")
         return self
+
+
+# -- stacks ------------------------------------------------------------------------------
+
+
+class RequirementSpec(_Strict):
+    """A program a stack needs on the machine: checked before anything starts."""
+
+    what: str = Field(min_length=1, description="What it is, e.g. the PostgreSQL server")
+    check: list[str] = Field(
+        min_length=1, description="argv (placeholders: {python}, {here}): exit 0 = present"
+    )
+    install: str = Field(min_length=1, description="The command that installs it")
+
+
+class StackSpec(_Strict):
+    """The same platform on other infrastructure (--stack NAME): its services, links and
+    probes laid over the topology's, name by name; null removes one."""
+
+    description: str = ""
+    requires: list[RequirementSpec] = Field(default_factory=list)
+    services: dict[str, ServiceSpec | None] = Field(default_factory=dict)
+    links: dict[str, LinkSpec | None] = Field(default_factory=dict)
+    probes: dict[str, ProbeSpec | None] = Field(default_factory=dict)
+
+
+def _overlaid(base: dict[str, T], layer: dict[str, T | None]) -> dict[str, T]:
+    merged: dict[str, T | None] = {**base, **layer}
+    return {name: spec for name, spec in merged.items() if spec is not None}
 
 
 # -- load --------------------------------------------------------------------------------
@@ -502,7 +548,14 @@ class Topology(_Strict):
         default_factory=dict,
         description="Catalogued bugs the platform starts with on --defect (its {defects})",
     )
+    stacks: dict[str, StackSpec] = Field(
+        default_factory=dict,
+        description="Other infrastructure the platform runs on (--stack NAME); the topology"
+        " itself is the stack named default",
+    )
     extensions: dict[str, Any] = Field(default_factory=dict, description="x-... keys")
+    # the stack laid over the file's services, links and probes: set by on_stack
+    stack: SkipJsonSchema[str] = Field(default=DEFAULT_STACK, exclude=True)
     # where the file was read from: set by the loader, never written in a file
     path: SkipJsonSchema[Path] = Field(default=DEFAULT_TOPOLOGY, exclude=True)
 
@@ -518,6 +571,40 @@ class Topology(_Strict):
         if isinstance(data.get("components"), list):  # a list names them as the page does
             data["components"] = {str(c): str(c) for c in data["components"]}
         return data
+
+    def on_stack(self, name: str) -> Topology:
+        """The topology as stack ``name`` runs it (ConfigError, exit 2, for an unknown one)."""
+        if name == DEFAULT_STACK:
+            return self
+        stack = self.stacks.get(name)
+        if stack is None:
+            known = ", ".join([DEFAULT_STACK, *self.stacks])
+            raise ConfigError(f"--stack {name}: the topology {self.name} has: {known}")
+        return self.model_copy(
+            update={
+                "services": _overlaid(self.services, stack.services),
+                "links": _overlaid(self.links, stack.links),
+                "probes": _overlaid(self.probes, stack.probes),
+                "stack": name,
+            }
+        )
+
+    def missing_requirements(self) -> list[str]:
+        """What this stack needs and the machine lacks, each with its install command."""
+        if self.stack == DEFAULT_STACK:
+            return []
+        values = {"python": sys.executable, "here": self.path.parent}
+        missing = []
+        for need in self.stacks[self.stack].requires:
+            argv = [part.format(**values) for part in need.check]
+            try:
+                found = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+                present = found.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                present = False
+            if not present:
+                missing.append(f"{need.what} (install it with: {need.install})")
+        return missing
 
     def require_defects(self, chosen: tuple[str, ...]) -> None:
         """Raise ConfigError (exit 2) unless the topology declares every --defect name."""
@@ -756,7 +843,7 @@ def _template_problems(topology: Topology) -> list[tuple[tuple[str | int, ...], 
     for name, spec in topology.services.items():
         argv = spec.command or topology.command or []
         example = {**COMMAND_PLACEHOLDERS, "link": dict.fromkeys(topology.links, "127.0.0.1:1")}
-        for index, part in enumerate([*argv, *spec.env.values()]):
+        for index, part in enumerate([*argv, *spec.env.values(), *(spec.health_command or [])]):
             try:
                 part.format(**example)
             except (KeyError, ValueError, IndexError, AttributeError) as exc:
@@ -797,9 +884,16 @@ def topology_problems(path: Path) -> tuple[Topology | None, list[Problem]]:
         topology = Topology.model_validate({**loaded.data, "path": path.resolve()})
     except ValidationError as exc:
         return None, sorted(validation_problems(exc, loaded, name), key=lambda p: (p.line, p.field))
+    found = _references(topology)
+    for stack_name, stack in topology.stacks.items():  # each stack must hold together too
+        for where, message in _references(topology.on_stack(stack_name)):
+            laid = where[:1] in (("services",), ("links",), ("probes",)) and where[1] in getattr(
+                stack, str(where[0])
+            )
+            found.append((("stacks", stack_name, *where) if laid else where, message))
     problems = [
         Problem(name, loaded.line_of(where), ".".join(map(str, where)), message)
-        for where, message in _references(topology)
+        for where, message in dict.fromkeys(found)
     ]
     return (None if problems else topology), sorted(problems, key=lambda p: (p.line, p.field))
 

@@ -1,5 +1,6 @@
 """``python -m mock_platform SERVICE --base-port N --run-dir DIR [--profile P] [--build B]
-[--defects NAME,NAME]`` (defects: from the topology's catalogue)
+[--defects NAME,NAME] [--stack default|real]`` (defects: from the topology's catalogue;
+stack: the topology's `stacks:`, real = the catalog on PostgreSQL)
 
 Runs one service of the topology on 127.0.0.1 in the foreground (uvicorn); SIGTERM stops it.
 """
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", default="v1")
     parser.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
     parser.add_argument("--defects", default="", help="Catalogued defects to switch on")
+    parser.add_argument("--stack", default="default", help="default (SQLite) or real")
     args = parser.parse_args(argv)
     try:
         settings = Settings.create(
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             args.build,
             args.topology,
             args.defects,
+            args.stack,
         )
     except (ValueError, OSError) as exc:
         print(f"mock_platform: {exc}", file=sys.stderr)

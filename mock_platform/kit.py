@@ -47,12 +47,21 @@ class ServiceKit:
     def on_close(self, closer: Callable[[], Any]) -> None:
         self._closers.append(closer)
 
-    def app(self, routes: Sequence[BaseRoute]) -> ASGIApp:
-        """The service's Starlette app: its routes, /healthz, /metrics, JSON errors, stats."""
+    def app(
+        self,
+        routes: Sequence[BaseRoute],
+        handlers: dict[Any, Callable[[Request, Exception], Any]] | None = None,
+    ) -> ASGIApp:
+        """The service's Starlette app: its routes, /healthz, /metrics, JSON errors, stats;
+        ``handlers``: the service's own answers to its own exceptions."""
         app = Starlette(
             routes=self.routes(routes),
             lifespan=self.lifespan,
-            exception_handlers={BadInput: BadInput.handler, **self.exception_handlers()},
+            exception_handlers={
+                BadInput: BadInput.handler,
+                **(handlers or {}),
+                **self.exception_handlers(),
+            },
         )
         return self.wrap(app)
 

@@ -1,6 +1,7 @@
 """Typed settings of one service process: who it is, where it listens, where its links go.
 
-topology.yaml + command line -> Settings -> link_url("upload-cdn") -> http://127.0.0.1:18111
+topology.yaml (+ its stack's overlay) + command line -> Settings
+    -> link_url("upload-cdn") -> http://127.0.0.1:18111
                                         -> has("gateway-retry-storm"): a catalogued defect on?
 
 The defect catalogue is the topology's ``defects:`` section: each entry one small realistic bug
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULT_TOPOLOGY", "Settings", "load_topology"]
+__all__ = ["DEFAULT_TOPOLOGY", "Settings", "load_topology", "on_stack"]
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.yaml")
 PROFILES = ("normal", "fragile")
@@ -30,6 +31,19 @@ def load_topology(path: Path = DEFAULT_TOPOLOGY) -> dict[str, Any]:
     return data
 
 
+def on_stack(topology: dict[str, Any], stack: str) -> dict[str, Any]:
+    """The topology as a stack sees it: its services, links and probes laid over the base
+    ones, name by name (null removes one), as the harness does (harness/topology.py)."""
+    overlay = (topology.get("stacks") or {}).get(stack) or {}
+    merged = dict(topology)
+    for section in ("services", "links", "probes"):
+        layer = overlay.get(section) or {}
+        if layer:
+            base = {**(topology.get(section) or {}), **layer}
+            merged[section] = {name: spec for name, spec in base.items() if spec is not None}
+    return merged
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     service: str
@@ -40,6 +54,7 @@ class Settings:
     topology_path: Path = DEFAULT_TOPOLOGY
     topology: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
     defects_on: frozenset[str] = frozenset()  # catalogued defects switched on (--defects)
+    stack: str = "default"  # the topology's stack: default (SQLite) or real (PostgreSQL)
 
     @classmethod
     def create(
@@ -51,8 +66,13 @@ class Settings:
         build: str = "v1",
         topology_path: Path = DEFAULT_TOPOLOGY,
         defects: str = "",
+        stack: str = "default",
     ) -> Settings:
         topology = load_topology(topology_path)
+        if stack != "default" and stack not in (topology.get("stacks") or {}):
+            known = ", ".join(["default", *sorted(topology.get("stacks") or {})])
+            raise ValueError(f"unknown stack {stack!r}; the topology has: {known}")
+        topology = on_stack(topology, stack)
         if service not in topology["services"]:
             known = ", ".join(sorted(topology["services"]))
             raise ValueError(f"unknown service {service!r}; the topology has: {known}")
@@ -69,7 +89,9 @@ class Settings:
         if unknown:
             known = ", ".join(sorted(catalogue)) or "none"
             raise ValueError(f"unknown defect {', '.join(unknown)}; the catalogue has: {known}")
-        return cls(service, base_port, run_dir, profile, build, topology_path, topology, chosen)
+        return cls(
+            service, base_port, run_dir, profile, build, topology_path, topology, chosen, stack
+        )
 
     @property
     def fragile(self) -> bool:
@@ -99,10 +121,14 @@ class Settings:
 
     def link_url(self, link: str) -> str:
         """The proxy in front of ``link``: services only ever call each other through it."""
+        return f"http://{self.link_address(link)}"
+
+    def link_address(self, link: str) -> str:
+        """host:port of the proxy in front of ``link`` (a database's, say)."""
         spec = self.topology["links"][link]
         if spec["from"] not in (self.service, self.role):
             raise ValueError(f"link {link} starts at {spec['from']}, not at {self.service}")
-        return f"http://127.0.0.1:{self.base_port + int(spec['port'])}"
+        return f"127.0.0.1:{self.base_port + int(spec['port'])}"
 
     @property
     def own(self) -> dict[str, Any]:

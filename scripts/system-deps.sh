@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs beyond Python: Chromium for the report's browser test.
-# Idempotent: installs only what is missing. Needs root (CI machines run as root).
+# Debian packages beyond Python: Chromium for the report's browser test, PostgreSQL 15 for
+# the real stack (--stack real) and its tests. `scripts/system-deps.sh` installs every one;
+# `scripts/system-deps.sh postgresql` (or chromium) only that. Idempotent: installs only what
+# is missing. Needs root (CI machines run as root).
 set -euo pipefail
+wanted=("$@")
+((${#wanted[@]} == 0)) && wanted=(chromium postgresql)
 missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+for package in "${wanted[@]}"; do
+  case "$package" in
+    chromium) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;
+    postgresql) compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql) ;;
+    *) echo "system-deps.sh: unknown package $package (chromium, postgresql)" >&2; exit 2 ;;
+  esac
+done
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
@@ -13,4 +23,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "==> installing Debian packages: ${missing[*]}"
 apt-get update -qq
+# a package's own service is never started here: the harness starts its servers itself
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

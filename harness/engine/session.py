@@ -41,7 +41,7 @@ from harness.record import RunRecord, Status
 from harness.report import write_reports
 from harness.scenario import Scenario, TopologyCache, load_scenario
 from harness.scenario.model import PROCESS_FAULTS, HttpFault
-from harness.topology import DEFAULT_TOPOLOGY, Topology, load_topology
+from harness.topology import DEFAULT_STACK, DEFAULT_TOPOLOGY, Topology, load_topology
 
 __all__ = [
     "SessionOptions",
@@ -86,6 +86,7 @@ class SessionOptions:
     gateway: str | None = None  # reuse this running platform instead of starting one
     toxiproxy_url: str | None = None  # a Toxiproxy server to use instead of the embedded proxy
     backend: str = "local"  # services as local processes, or "docker" containers
+    stack: str = DEFAULT_STACK  # which of the topology's stacks (--stack)
     gate: PhaseGate | None = None  # a game day's operator between the phases
     fail_fast: bool = False  # stop each scenario once an expectation has certainly failed
     # more reports from the same records (a game day's post-mortem), even when interrupted
@@ -165,7 +166,10 @@ def execute(
     topologies: dict[str, Topology] = {}
     for scenario in scenarios:  # before anything starts: every --defect is declared
         path = str(scenario.topology or DEFAULT_TOPOLOGY)
-        topologies.setdefault(path, load_topology(Path(path))).require_defects(options.defects)
+        if path not in topologies:
+            topology = load_topology(Path(path))
+            topologies[path] = stack_topology(topology, options.stack, options.backend)
+        topologies[path].require_defects(options.defects)
     run_id = new_run_id()
     run_dir = (options.report_dir / run_id).resolve()
     records: list[RunRecord] = []
@@ -192,6 +196,21 @@ def execute(
             if problem and problem.interrupted:
                 raise EnvironmentFailure("interrupted while writing the reports")
     return run_dir, records
+
+
+def stack_topology(topology: Topology, stack: str, backend: str) -> Topology:
+    """The topology on ``stack``: ConfigError (exit 2) for an unknown stack or one the
+    docker backend's images do not carry; EnvironmentFailure (exit 3) naming how to install
+    what the machine lacks."""
+    chosen = topology.on_stack(stack)
+    if stack == DEFAULT_STACK:
+        return chosen
+    if backend != "local":
+        raise ConfigError(f"--stack {stack} runs on the local backend only (not --backend docker)")
+    missing = chosen.missing_requirements()
+    if missing:
+        raise EnvironmentFailure(f"--stack {stack} needs " + "; ".join(missing))
+    return chosen
 
 
 def _check_attachable(scenarios: list[Scenario], options: SessionOptions) -> None:

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -257,6 +258,7 @@ class Platform:
             "data_dir": self.run_dir / "data",
             "profile": self.profile,
             "defects": ",".join(self.defects),
+            "stack": self.topology.stack,
             "topology": self.topology_copy,
             "here": self.topology.path.parent,
             "link": {
@@ -281,8 +283,13 @@ class Platform:
             self._start(service)
 
     def _start(self, service: str) -> None:
+        argv, env = self.service_argv(service), self.service_env(service)
         try:
-            self.supervisor.start(service, self.service_argv(service), self.service_env(service))
+            if isinstance(self.supervisor, Supervisor):
+                stop = signal.Signals[self.topology.services[service].stop_signal]
+                self.supervisor.start(service, argv, env, stop_signal=stop)
+            else:
+                self.supervisor.start(service, argv, env)
         except ForkServerError as exc:
             raise PlatformError(f"cannot start {service}: {exc}") from None
 
@@ -317,7 +324,24 @@ class Platform:
     def health_url(self, service: str) -> str:
         return self.topology.health_url(self.base_port, service)
 
+    def health_argv(self, service: str) -> list[str] | None:
+        """The service's health command (placeholders filled), if it has one."""
+        argv = self.topology.services[service].health_command
+        values = self.placeholders(service)
+        return [part.format(**values) for part in argv] if argv else None
+
+    def _command_healthy(self, argv: list[str], timeout_s: float) -> tuple[bool, str]:
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, type(exc).__name__
+        said = (done.stdout + done.stderr).decode(errors="replace").strip()
+        return done.returncode == 0, said[-200:] or f"exit {done.returncode}"
+
     def _healthy(self, service: str) -> bool:
+        argv = self.health_argv(service)
+        if argv is not None:
+            return self._command_healthy(argv, 2.0)[0]
         if self._http.is_closed:
             self._http = httpx.Client(trust_env=False)
         try:
@@ -395,15 +419,13 @@ class Platform:
             start = time.perf_counter()
             if self._http.is_closed:
                 self._http = httpx.Client(trust_env=False)
-            try:
-                response = self._http.get(url, timeout=2.0)
-                ok = response.status_code == 200
-                detail: object = {"status": response.status_code}
-                if ok:
-                    with contextlib.suppress(ValueError):
-                        detail = response.json()  # a health answer need not be JSON
-            except httpx.HTTPError as exc:
-                ok, detail = False, {"error": type(exc).__name__}
+            argv = self.health_argv(service)
+            detail: object
+            if argv is not None:
+                ok, said = self._command_healthy(argv, 2.0)
+                url, detail = " ".join(argv), {"said": said}
+            else:
+                ok, detail = self._http_health(url)
             fields = detail if isinstance(detail, dict) else {}
             report[service] = ServiceHealth(
                 healthy=ok,
@@ -415,6 +437,19 @@ class Platform:
                 detail="" if ok else json.dumps(detail),
             )
         return report
+
+    def _http_health(self, url: str) -> tuple[bool, object]:
+        """A health URL's answer: 200 is healthy; its JSON (or status, or error) said why."""
+        try:
+            response = self._http.get(url, timeout=2.0)
+        except httpx.HTTPError as exc:
+            return False, {"error": type(exc).__name__}
+        ok = response.status_code == 200
+        detail: object = {"status": response.status_code}
+        if ok:
+            with contextlib.suppress(ValueError):
+                detail = response.json()  # a health answer need not be JSON
+        return ok, detail
 
     def write_state(self, path: Path) -> None:
         state = {

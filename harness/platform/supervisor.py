@@ -48,6 +48,32 @@ class Child:
     process: Process
     log_path: Path
     paused: bool = False
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def send(self, sig: signal.Signals) -> None:
+        """Signal the child; one that leads its own process group (a database server and
+        its backends) is signalled as a group, so a pause or a kill reaches all of it."""
+        try:
+            leads = os.getpgid(self.pid) == self.pid
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if leads:
+                os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
+
+    def ask_to_stop(self) -> None:
+        """Resume it if paused, then its stop signal (SIGTERM unless its topology says)."""
+        if self.paused:
+            self.send(signal.SIGCONT)
+            self.paused = False
+        if self.stop_signal == signal.SIGTERM:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, self.stop_signal)
 
     @property
     def pid(self) -> int:
@@ -82,7 +108,12 @@ class Supervisor:
             register_child("forkserver", server.pid, self.forkserver.argv)
 
     def start(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None, fork: bool = True
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        fork: bool = True,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> Child:
         """Start ``name``; ``fork``: from the fork server when it preloads and argv allows."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -104,14 +135,14 @@ class Supervisor:
                     preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
                 )
         register_child(name, process.pid, argv)
-        child = Child(name, argv, process, log_path)
+        child = Child(name, argv, process, log_path, stop_signal=stop_signal)
         self.children[name] = child
         return child
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         child = self.children[name]
         if child.alive():
-            os.kill(child.pid, sig)
+            child.send(sig)
         if sig == signal.SIGSTOP:
             child.paused = True
         elif sig == signal.SIGCONT:
@@ -120,14 +151,11 @@ class Supervisor:
     def stop(self, name: str, grace_s: float = 5.0) -> None:
         child = self.children[name]
         if child.alive():
-            if child.paused:
-                os.kill(child.pid, signal.SIGCONT)
-                child.paused = False
-            child.process.terminate()
+            child.ask_to_stop()
             try:
                 child.process.wait(grace_s)
             except subprocess.TimeoutExpired:
-                child.process.kill()
+                child.send(signal.SIGKILL)
                 child.process.wait()
         else:
             child.process.wait()
@@ -137,19 +165,14 @@ class Supervisor:
         Returns what was left running: nothing (a SIGKILLed child always ends)."""
         for child in self.children.values():
             if child.alive():
-                if child.paused:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child.pid, signal.SIGCONT)
-                    child.paused = False
-                with contextlib.suppress(ProcessLookupError):
-                    child.process.terminate()
+                child.ask_to_stop()
         deadline = time.monotonic() + grace_s
         for child in self.children.values():
             remaining = max(deadline - time.monotonic(), 0.01)
             try:
                 child.process.wait(remaining)
             except subprocess.TimeoutExpired:
-                child.process.kill()
+                child.send(signal.SIGKILL)
                 child.process.wait()
         if self.forkserver is not None:
             self.forkserver.stop(grace_s)

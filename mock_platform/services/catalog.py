@@ -1,9 +1,16 @@
-"""catalog: video metadata. The primary owns writes and a change log; the replica follows the
-log over the ``catalog-replication`` link and serves reads, reporting how far behind it is.
+"""catalog: video metadata. The primary owns writes and a change log; the replica serves reads
+and says how far behind the primary it is.
 
     upload -> PUT /videos/{id} (pending_review)      moderation-worker -> POST /videos/{id}/decision
-    primary: videos + changes(seq)  --GET /changes?after=seq-->  replica: videos (+ applied seq)
     feed / search / cdn-edge -> replica: GET /published, /videos/{id}, /changes, /lag
+
+Default stack (SQLite in each process): the replica follows the primary's change log itself,
+    primary: videos + changes(seq)  --GET /changes?after=seq (catalog-replication)-->  replica
+Real stack (PostgreSQL, ``--stack real``): both are HTTP faces of two servers,
+    primary --catalog-db--> PostgreSQL primary ==WAL (catalog-replication)==> hot standby
+    replica --catalog-standby-db--> the standby; lag from a heartbeat row the primary service
+    writes every HEARTBEAT_S (its age on the standby), replay lag and bytes from
+    pg_stat_replication on the primary (GET /replication)
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from starlette.routing import Route
 
 from mock_platform.common import Database, json_error, link_client
 from mock_platform.kit import ServiceKit
+from mock_platform.pg import DatabaseUnavailable, PgDatabase
 from mock_platform.settings import Settings
 from mock_platform.validation import int_param, read_json, valid_id
 
@@ -31,6 +39,20 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY, video_id TEXT NOT NULL, at REAL NOT NULL, row TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value REAL NOT NULL);
 """
+SCHEMA_PG = """
+CREATE TABLE IF NOT EXISTS videos (
+    id TEXT PRIMARY KEY, creator TEXT NOT NULL, title TEXT NOT NULL, hashtags TEXT NOT NULL,
+    violating INTEGER NOT NULL, size BIGINT NOT NULL, status TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+    history TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS videos_status ON videos (status, created_at);
+CREATE INDEX IF NOT EXISTS videos_creator ON videos (creator, created_at);
+CREATE TABLE IF NOT EXISTS changes (
+    seq BIGSERIAL PRIMARY KEY, video_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+    row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY, at DOUBLE PRECISION NOT NULL);
+"""
+HEARTBEAT_S = 0.5
 
 # The allowed moderation path; anything else is refused (no backward transitions).
 NEXT = {
@@ -39,6 +61,15 @@ NEXT = {
     "published": {"taken_down"},
 }
 VISIBLE = "published"
+
+
+def _upsert(table: str, row: dict[str, Any], key: str = "id") -> tuple[str, list[Any]]:
+    """INSERT ... ON CONFLICT DO UPDATE: standard SQL that SQLite and PostgreSQL both run."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != key)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET"
+    return f"{sql} {updates}", list(row.values())
 
 
 def _row_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +90,13 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
 class Catalog:
     def __init__(self, settings: Settings, kit: ServiceKit) -> None:
         self.settings = settings
-        self.db = Database(settings.database(settings.service), SCHEMA)
+        self.db: Database | PgDatabase
+        if settings.stack == "real":  # the server behind this service's database link
+            link = "catalog-db" if settings.service == "catalog-primary" else "catalog-standby-db"
+            primary = settings.service == "catalog-primary"
+            self.db = PgDatabase(settings.link_address(link), SCHEMA_PG if primary else None)
+        else:
+            self.db = Database(settings.database(settings.service), SCHEMA)
         kit.on_close(self.db.close)
 
     async def get(self, request: Request) -> Response:
@@ -86,6 +123,7 @@ class Catalog:
         return JSONResponse({"videos": [_row_json(r) for r in rows]})
 
     async def changes(self, request: Request) -> Response:
+        now = time.time()  # before the reads: nothing written after it is promised
         after = int_param(request, "after", 0, 0, 2**62)
         limit = int_param(request, "limit", 500, 1, 2000)
         rows = await self.db.all(
@@ -99,6 +137,7 @@ class Catalog:
                 ],
                 "head_seq": head["seq"] if head else 0,
                 "head_at": head["at"] if head else 0.0,
+                "now": now,  # what a follower had everything as of, once it applied this
             }
         )
 
@@ -110,14 +149,9 @@ class Catalog:
             "history": json.dumps(row["history"]),
         }
         stored["violating"] = int(bool(row["violating"]))
-        columns = ", ".join(stored)
-        marks = ", ".join("?" for _ in stored)
         await self.db.many(
             [
-                (
-                    f"INSERT OR REPLACE INTO videos ({columns}) VALUES ({marks})",
-                    list(stored.values()),
-                ),
+                _upsert("videos", stored),
                 (
                     "INSERT INTO changes (video_id, at, row) VALUES (?, ?, ?)",
                     (row["id"], time.time(), json.dumps(stored)),
@@ -224,14 +258,16 @@ class Replica(Catalog):
                 continue
             self.contact_lost = False
             changes = page["changes"]
+            # as of the primary's answer, not of its arrival: a slow link is lag too
+            as_of = float(page.get("now", time.time()))
             if not changes:
-                self.caught_up_at = time.time()
+                self.caught_up_at = as_of
                 self.oldest_unapplied_at = None
                 return
             self.oldest_unapplied_at = changes[0]["at"]
             await self._apply(changes)
             if self.applied_seq >= self.head_seq:
-                self.caught_up_at = time.time()
+                self.caught_up_at = as_of
                 self.oldest_unapplied_at = None
                 return
 
@@ -284,6 +320,60 @@ class Replica(Catalog):
         return JSONResponse(self.lag())
 
 
+class PgPrimary(Primary):
+    """The primary on PostgreSQL: writes a heartbeat row, reports its standbys' replay."""
+
+    def __init__(self, settings: Settings, kit: ServiceKit) -> None:
+        super().__init__(settings, kit)
+        kit.every(HEARTBEAT_S, self.beat)
+
+    async def beat(self) -> None:
+        await self.db.write(
+            "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE"
+            " SET at = excluded.at",
+            (time.time(),),
+        )
+
+    async def replication(self, request: Request) -> Response:
+        """pg_stat_replication: replay lag (null while no standby streams) and bytes behind."""
+        row = await self.db.one(
+            "SELECT count(*) AS standbys,"
+            " max(extract(epoch FROM replay_lag)) AS replay_lag_s,"
+            " max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) AS lag_bytes"
+            " FROM pg_stat_replication"
+        )
+        assert row is not None
+        return JSONResponse(
+            {
+                "standbys": int(row["standbys"]),
+                "replay_lag_s": float(row["replay_lag_s"] or 0.0),
+                "lag_bytes": int(row["lag_bytes"] or 0),
+            }
+        )
+
+
+class PgReplica(Catalog):
+    """The hot standby's HTTP face: reads, and lag as the heartbeat row's age on it."""
+
+    async def lag_endpoint(self, request: Request) -> Response:
+        row = await self.db.one(
+            "SELECT at, (SELECT max(seq) FROM changes) AS head FROM heartbeat WHERE id = 1"
+        )
+        now = time.time()
+        age = now - float(row["at"]) if row else 0.0
+        return JSONResponse(
+            {
+                "lag_seconds": round(max(age, 0.0), 3),
+                "heartbeat_age_s": round(age, 3),
+                "applied_seq": int(row["head"] or 0) if row else 0,
+            }
+        )
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return json_error(503, f"the catalog database is unavailable: {exc}", 1)
+
+
 def create_app(settings: Settings) -> Any:
     kit = ServiceKit(settings)
     common = [
@@ -292,15 +382,18 @@ def create_app(settings: Settings) -> Any:
         ("/creators/{creator}/videos", "by_creator", ["GET"]),
         ("/changes", "changes", ["GET"]),
     ]
+    real = settings.stack == "real"
     service: Catalog
     if settings.service == "catalog-primary":
-        service = Primary(settings, kit)
+        service = PgPrimary(settings, kit) if real else Primary(settings, kit)
         extra = [
             ("/videos/{video_id}", "put", ["PUT"]),
             ("/videos/{video_id}/decision", "decide", ["POST"]),
         ]
+        if real:
+            extra.append(("/replication", "replication", ["GET"]))
     else:
-        service = Replica(settings, kit)
+        service = PgReplica(settings, kit) if real else Replica(settings, kit)
         extra = [("/lag", "lag_endpoint", ["GET"]), ("/signals", "lag_endpoint", ["GET"])]
     routes = [Route(path, getattr(service, name), methods=m) for path, name, m in common + extra]
-    return kit.app(routes)
+    return kit.app(routes, {DatabaseUnavailable: _unavailable})

@@ -172,3 +172,102 @@ def test_validate_checks_a_topology_file_as_one(tmp_path: Path) -> None:
 def test_shipped_topology_schema_is_current() -> None:
     shipped = (REPO / "scenarios" / "topology.schema.json").read_text()
     assert shipped == topology_schema_text(), "run: harness schema --topology"
+
+
+STACKED = GOOD.replace(
+    "x-shop:",
+    """stacks:
+  onprem:
+    description: the database on our own machine
+    requires:
+      - what: the database server
+        check: ["{python}", "-c", "raise SystemExit(0)"]
+        install: apt-get install db
+    services:
+      db: null
+      db-local:
+        port: 2
+        command: ["{python}", "-m", "db", "--port", "{port}"]
+        health_command: ["{python}", "-m", "db", "ready", "--port", "{port}"]
+        stop_signal: SIGINT
+    links:
+      api-db: {from: api, to: db-local, port: 11}
+    probes:
+      lag: {http: {service: db-local, path: /lag, json: seconds}}
+x-shop:""",
+)
+
+
+def test_a_stack_lays_its_services_links_and_probes_over_the_topology(tmp_path: Path) -> None:
+    topology = load_topology(_write(tmp_path, STACKED))
+    assert topology.stack == "default"
+    assert topology.on_stack("default") is topology
+    onprem = topology.on_stack("onprem")
+    assert onprem.stack == "onprem"
+    assert onprem.started_services == ["api", "db-local"]  # db removed by its null
+    assert onprem.links["api-db"].to == "db-local"
+    assert onprem.probes["lag"].kind == "http"
+    assert onprem.probes["queue"].kind == "http"  # what the stack leaves alone stays
+    assert onprem.services["db-local"].stop_signal == "SIGINT"
+    assert onprem.missing_requirements() == []
+    assert "db" in topology.services  # the topology itself is untouched
+    with pytest.raises(ConfigError, match="--stack cloud: the topology shop has: default, onprem"):
+        topology.on_stack("cloud")
+
+
+def test_a_stack_that_needs_a_missing_program_names_its_install(tmp_path: Path) -> None:
+    text = STACKED.replace('"raise SystemExit(0)"', '"raise SystemExit(1)"')
+    onprem = load_topology(_write(tmp_path, text)).on_stack("onprem")
+    assert onprem.missing_requirements() == [
+        "the database server (install it with: apt-get install db)"
+    ]
+    from harness.engine.session import stack_topology
+    from harness.errors import EnvironmentFailure
+
+    with pytest.raises(EnvironmentFailure, match="--stack onprem needs the database server"):
+        stack_topology(load_topology(_write(tmp_path, text)), "onprem", "local")
+    with pytest.raises(ConfigError, match="local backend only"):
+        stack_topology(load_topology(_write(tmp_path, text)), "onprem", "docker")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment", "field"),
+    [
+        (
+            ("to: db-local, port: 11", "to: db-lokal, port: 11"),
+            "unknown service 'db-lokal'",
+            "stacks.onprem.links.api-db.to",
+        ),
+        (
+            ("service: db-local, path: /lag", "service: db, path: /lag"),
+            "unknown service 'db'",
+            "stacks.onprem.probes.lag.http.service",
+        ),
+        (
+            ('"ready", "--port", "{port}"', '"ready", "--port", "{prot}"'),
+            "unknown placeholder",
+            "stacks.onprem.services.db-local.command",
+        ),
+        (("stop_signal: SIGINT", "stop_signal: SIGHUP"), "SIGINT", ""),
+    ],
+)
+def test_a_stack_is_checked_as_the_platform_it_makes(
+    tmp_path: Path, change: tuple[str, str], fragment: str, field: str
+) -> None:
+    assert change[0] in STACKED, change[0]
+    topology, problems = topology_problems(_write(tmp_path, STACKED.replace(*change, 1)))
+    assert topology is None
+    assert any(fragment in str(p) and field in p.field for p in problems), [
+        (p.field, str(p)) for p in problems
+    ]
+
+
+def test_the_mock_platform_on_its_real_stack() -> None:
+    real = load_topology(DEFAULT_TOPOLOGY).on_stack("real")
+    assert real.links["catalog-replication"].source == "catalog-db-standby"
+    assert real.links["catalog-replication"].to == "catalog-db"
+    assert real.replication_link == "catalog-replication"
+    assert {"catalog-db", "catalog-db-standby"} <= set(real.started_services)
+    assert {"replay_lag", "replication_lag_bytes", "replication_lag"} <= set(real.probes)
+    ports = [s.port for s in real.services.values()] + [link.port for link in real.links.values()]
+    assert len(ports) == len(set(ports)), "two things would listen on one port"

@@ -218,3 +218,20 @@ def test_a_success_with_a_broken_body_is_retried_and_never_passed_on(spoiled: by
 def test_a_gateway_that_trusts_bodies_passes_an_empty_success_on() -> None:
     upstream = _upstream([b""], frozenset({"gateway-trusts-bodies"}))
     assert asyncio.run(upstream.call("GET", "/search")).content == b""
+
+
+def test_a_service_reads_the_topology_as_its_stack_lays_it_out(tmp_path: Path) -> None:
+    from mock_platform.settings import Settings
+
+    real = Settings.create("catalog-replica", 30000, tmp_path, stack="real")
+    assert real.link_address("catalog-standby-db") == "127.0.0.1:30133"
+    standby = Settings.create("catalog-db-standby", 30000, tmp_path, stack="real")
+    assert standby.link_url("catalog-replication") == "http://127.0.0.1:30131"
+    default = Settings.create("catalog-replica", 30000, tmp_path)
+    assert default.link_url("catalog-replication") == "http://127.0.0.1:30131"
+    with pytest.raises(ValueError, match="starts at catalog-db-standby"):
+        Settings.create("catalog-replica", 30000, tmp_path, stack="real").link_url(
+            "catalog-replication"
+        )
+    with pytest.raises(ValueError, match="unknown stack 'cloud'; the topology has: default, real"):
+        Settings.create("catalog-replica", 30000, tmp_path, stack="cloud")
