@@ -11,6 +11,7 @@ the service answers with a 503: never a hang, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,10 +24,16 @@ __all__ = ["DatabaseUnavailable", "PgDatabase"]
 CONNECT_TIMEOUT_S = 2
 WAIT_FOR_CONNECTION_S = 2.0
 STATEMENT_TIMEOUT_MS = 3000
+OPERATION_TIMEOUT_S = 4.0
 
 
 class DatabaseUnavailable(Exception):
     """The server did not answer (down, partitioned, paused, or too slow)."""
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a late failure of an abandoned query is no news
 
 
 def _pg(sql: str) -> str:
@@ -72,6 +79,19 @@ class PgDatabase:
         return self._pool.connection()
 
     async def _run(self, statements: Sequence[tuple[str, Sequence[Any]]], fetch: bool) -> Any:
+        """The statements, within OPERATION_TIMEOUT_S whatever the server does: a paused or
+        blackholed server enforces no statement_timeout of its own."""
+        work = asyncio.create_task(self._on_server(statements, fetch))
+        done, _ = await asyncio.wait({work}, timeout=OPERATION_TIMEOUT_S)
+        if work in done:
+            return work.result()
+        # Not awaited: cancelling a query asks the server, which may not answer either
+        # (paused); the connection goes back to the pool, broken, whenever that ends.
+        work.cancel()
+        work.add_done_callback(_forget)
+        raise DatabaseUnavailable(f"no answer within {OPERATION_TIMEOUT_S:g} s")
+
+    async def _on_server(self, statements: Sequence[tuple[str, Sequence[Any]]], fetch: bool) -> Any:
         try:
             await self._ready()
             async with self._connection() as conn:

@@ -9,9 +9,10 @@
     python -m mock_platform.postgres installed           exit 3 unless the server is here
 
 The harness starts these like any service (topology `stacks: real`). The process it
-supervises IS the postmaster (exec): a kill -9 or a pause reaches it, and, since it leads its
-own process group, every backend with it. Run as root, the server runs as the `postgres`
-user (PostgreSQL refuses root), which must be able to reach the data directory. Its WAL
+supervises IS the postmaster (exec): a kill -9 or a pause reaches it, and every backend it
+started with it (the harness signals a service's whole process tree). Run as root, the server
+runs as the `postgres` user (PostgreSQL refuses root), which must be able to reach the data
+directory. Its WAL
 stream to the standby goes through the catalog-replication link, so a latency there is WAL
 lag and a timeout a partition; the slot keeps the WAL a partitioned standby needs to catch up.
 """
@@ -19,7 +20,6 @@ lag and a timeout a partition; the slot keeps the WAL a partitioned standby need
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import glob
 import os
@@ -228,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     data: Path = args.data.resolve()
     try:
         bindir = find_bindir()
-        with contextlib.suppress(PermissionError):  # (already leading one: as good)
-            os.setsid()  # the postmaster leads a group: a pause or a kill reaches every backend
         data.mkdir(parents=True, exist_ok=True)
         data.chmod(0o700)  # as PostgreSQL requires of a data directory
         _as_server_user(data)

@@ -2,7 +2,8 @@
 alternated round by round so machine noise hits all alike.
 
     ways: "fresh" (a new interpreter per service: the reference), "forked" (the topology's
-          preload: services forked from one process), "docker" (--docker: containers)
+          preload: services forked from one process), a stack's name (--stack real: the
+          topology on that stack, forked), "docker" (--docker: containers)
     for each round, each way: Platform.up (until every service is healthy) -> idle memory of
           the platform's processes (RSS, and PSS: shared pages counted once) -> Platform.down
     -> one table: each way's median [min-max] beside the reference, and the ratio
@@ -63,7 +64,9 @@ def _variant(way: str, topology: Topology) -> tuple[Topology, str]:
         return topology.model_copy(update={"preload": []}), "local"
     if way == "forked":
         return topology, "local"
-    return topology, "docker"
+    if way == "docker":
+        return topology, "docker"
+    return topology.on_stack(way), "local"  # another stack, forked as the default one is
 
 
 def _one(way: str, topology: Topology, base_port: int, run_dir: Path) -> Round:
@@ -87,14 +90,19 @@ def measure_backends(
     echo: Callable[[str], None],
     docker: bool = False,
     topology: Topology | None = None,
+    stacks: tuple[str, ...] = (),
 ) -> dict[str, list[Round]]:
-    """way -> its rounds; the ways alternate within each round."""
+    """way -> its rounds; the ways alternate within each round. ``stacks``: the topology's
+    other stacks, each a way of its own (checked first: ConfigError for an unknown one)."""
     topo = topology or load_topology(DEFAULT_TOPOLOGY)
-    ways = ["fresh", "forked"] + (["docker"] if docker else [])
+    for stack in stacks:
+        topo.on_stack(stack)
+    ways = ["fresh", "forked", *stacks] + (["docker"] if docker else [])
     if not topo.preload:
         ways.remove("forked")
     results: dict[str, list[Round]] = {way: [] for way in ways}
     with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
+        Path(tmp).chmod(0o755)  # a stack's server running as its own user reaches its data
         for index in range(rounds):
             for way in ways:
                 one = _one(way, topo, base_port, Path(tmp) / f"{way}-{index}")

@@ -6,6 +6,8 @@ Supervisor.start(name, argv) -> Child (own log file; dies with the harness, even
     imported the platform's code once; anything else -> a subprocess of its own
 Supervisor.stop_all(): resume paused children, SIGTERM, wait, SIGKILL the stubborn ones; then
                        the fork server
+Child.send(signal): the child and every process it started (a pause or a kill reaches a
+                    database server's backends too, as in a container)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Protocol
+
+import psutil
 
 from harness.pids import die_with_parent, register_child
 from harness.platform.forked import ForkServer, forkable
@@ -51,17 +55,16 @@ class Child:
     stop_signal: signal.Signals = signal.SIGTERM
 
     def send(self, sig: signal.Signals) -> None:
-        """Signal the child; one that leads its own process group (a database server and
-        its backends) is signalled as a group, so a pause or a kill reaches all of it."""
-        try:
-            leads = os.getpgid(self.pid) == self.pid
-        except ProcessLookupError:
+        """Signal the child and every process it started (a database server's backends), as
+        pausing or killing a container reaches all of its processes. The child itself first
+        (stopped or killed, it starts no more), then the rest; to resume, the rest first."""
+        if sig == signal.SIGCONT:
+            for pid in [*_descendants(self.pid), self.pid]:
+                _kill(pid, sig)
             return
-        with contextlib.suppress(ProcessLookupError):
-            if leads:
-                os.killpg(self.pid, sig)
-            else:
-                os.kill(self.pid, sig)
+        _kill(self.pid, sig)
+        for pid in _descendants(self.pid):
+            _kill(pid, sig)
 
     def ask_to_stop(self) -> None:
         """Resume it if paused, then its stop signal (SIGTERM unless its topology says)."""
@@ -91,6 +94,18 @@ class Child:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 class Supervisor:

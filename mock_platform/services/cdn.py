@@ -4,6 +4,9 @@
     gateway  --GET /play/{id}  (gateway-cdn)--> cdn-edge
     cdn-edge --GET /blobs/{id} (cdn-origin)--> cdn-origin     on a miss or a stale entry
     cdn-edge --GET /videos/{id} (cdn-catalog)--> catalog-replica   only published videos play
+On --stack real the edge is nginx (mock_platform/nginx.py), which asks the origin instead:
+    nginx    --GET /play/{id}  (cdn-origin)-->  cdn-origin --GET /videos/{id}
+                                                (cdn-origin-catalog)--> catalog-replica
 
 The edge caches whole blobs for FRESH_S seconds. When the origin fails, a cached copy keeps
 playing (stale-if-error, marked ``X-Cache: STALE``). The fragile edge has no stale-if-error.
@@ -88,6 +91,27 @@ def create_origin(settings: Settings) -> Any:
         Route("/blobs/{blob_id}", put, methods=["PUT"]),
         Route("/blobs/{blob_id}", get, methods=["GET"]),
     ]
+    if settings.stack == "real":  # behind the nginx edge, the origin says what may play
+        catalog = link_client(settings, "cdn-origin-catalog", 1.0)
+        kit.on_close(catalog.aclose)
+
+        async def play(request: Request) -> Response:
+            video_id = valid_id(request.path_params["video_id"])
+            try:
+                meta = await catalog.get(f"/videos/{video_id}")
+                if meta.status_code == 404 or (
+                    meta.is_success and meta.json()["status"] != "published"
+                ):
+                    return json_error(404, f"video {video_id} is not published")
+                meta.raise_for_status()
+            except httpx.HTTPError:
+                return json_error(503, "the catalog is unreachable", 2)
+            row = await db.one("SELECT data, sha256 FROM blobs WHERE id = ?", (video_id,))
+            if row is None:
+                return json_error(404, f"video {video_id} has no blob")
+            return serve_range(row["data"], request.headers.get("range"), {"ETag": row["sha256"]})
+
+        routes.append(Route("/play/{video_id}", play, methods=["GET"]))
     return kit.app(routes)
 
 

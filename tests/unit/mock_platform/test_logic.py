@@ -235,3 +235,24 @@ def test_a_service_reads_the_topology_as_its_stack_lays_it_out(tmp_path: Path) -
         )
     with pytest.raises(ValueError, match="unknown stack 'cloud'; the topology has: default, real"):
         Settings.create("catalog-replica", 30000, tmp_path, stack="cloud")
+
+
+def test_the_nginx_edge_config_carries_the_edge_defects(tmp_path: Path) -> None:
+    from mock_platform.nginx import render_config
+    from mock_platform.settings import Settings
+
+    def config(**kwargs: str) -> str:
+        settings = Settings.create("cdn-edge", 30000, tmp_path, stack="real", **kwargs)
+        return render_config(settings, tmp_path / "cdn-edge")
+
+    normal = config()
+    assert "listen 127.0.0.1:30089;" in normal
+    assert "server 127.0.0.1:30161;" in normal  # through the cdn-origin link
+    assert "proxy_read_timeout 1s;" in normal
+    assert "proxy_cache_use_stale error timeout updating" in normal
+    assert 'proxy_set_header Range "";' in normal
+    assert "proxy_read_timeout 10s;" in config(defects="cdn-long-origin-timeout")
+    assert "proxy_cache_use_stale" not in config(defects="cdn-no-stale-if-error")
+    fragile = config(profile="fragile")
+    assert "proxy_cache_use_stale" not in fragile
+    assert "proxy_read_timeout 10s;" in fragile
