@@ -142,12 +142,26 @@ def bench_run(run_args: tuple[str, ...]) -> None:
 @click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option("--base-port", type=click.IntRange(1024, 64000), default=27000, show_default=True)
 @click.option("--docker", is_flag=True, help="Containers too (needs the engine and the images).")
-def bench_backends(rounds: int, base_port: int, docker: bool) -> None:
+@click.option(
+    "--stack",
+    "stacks",
+    multiple=True,
+    metavar="NAME",
+    help="The topology on this stack too (the mock's: real), forked like the default one.",
+)
+def bench_backends(rounds: int, base_port: int, docker: bool, stacks: tuple[str, ...]) -> None:
     """Platform start, stop and idle memory: services forked from the topology's preload
-    against a fresh interpreter each (the reference), and containers with --docker."""
+    against a fresh interpreter each (the reference), another stack with --stack, and
+    containers with --docker."""
     from harness.bench.backends import measure_backends, render_backends
+    from harness.engine.session import stack_topology
 
-    results = measure_backends(rounds, base_port, echo=_say, docker=docker)
+    topology = _topology(None)
+    for stack in stacks:
+        stack_topology(topology, stack, "local")  # known, and what it needs installed
+    results = measure_backends(
+        rounds, base_port, echo=_say, docker=docker, topology=topology, stacks=stacks
+    )
     click.echo(render_backends(results))
 
 

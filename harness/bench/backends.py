@@ -11,12 +11,15 @@ alternated round by round so machine noise hits all alike.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import psutil
 
 from harness.bench.spread import spread
 from harness.platform import Platform, Supervisor
@@ -51,7 +54,12 @@ def _memory(pids: list[int]) -> tuple[float, float]:
 
 
 def _platform_pids(plat: Platform) -> list[int]:
+    """Every process of the platform: each service's, with what it started (a database
+    server's backends), the proxy's and the fork server's."""
     pids = [child.pid for child in plat.supervisor.children.values()]
+    for pid in list(pids):
+        with contextlib.suppress(psutil.Error):
+            pids += [p.pid for p in psutil.Process(pid).children(recursive=True)]
     if isinstance(plat.supervisor, Supervisor):
         server = plat.supervisor.forkserver
         if server is not None and server.process is not None:
