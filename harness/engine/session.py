@@ -120,6 +120,23 @@ def load_scenarios(
     return scenarios
 
 
+def on_this_stack(
+    scenarios: list[Scenario], stack: str, say: Callable[[str], None]
+) -> list[Scenario]:
+    """The scenarios that run on ``stack``; one that needs another stack is left out, and
+    said so (ConfigError, exit 2, when that leaves none)."""
+    kept = [s for s in scenarios if (s.stack or DEFAULT_STACK) == stack]
+    for scenario in scenarios:
+        if scenario not in kept:
+            say(f"left out {scenario.name}: it needs --stack {scenario.stack}")
+    if not kept:
+        needs = sorted({s.stack or DEFAULT_STACK for s in scenarios})
+        raise ConfigError(
+            f"no scenario runs on --stack {stack}; they need --stack {', '.join(needs)}"
+        )
+    return kept
+
+
 def check_report_dir(report_dir: Path) -> None:
     """Before anything starts: the reports can be written there (else exit 2)."""
     try:
@@ -135,7 +152,9 @@ def check_report_dir(report_dir: Path) -> None:
 
 def run_session(paths: list[Path], options: SessionOptions, view: RunView) -> list[RunRecord]:
     """Run, report, and raise the exit code's exception unless every scenario passed."""
-    scenarios = load_scenarios(paths, options.tags, options.topology)
+    scenarios = on_this_stack(
+        load_scenarios(paths, options.tags, options.topology), options.stack, view.say
+    )
     run_dir, records = execute(scenarios, options, view)
     for record in records:
         view.say(

@@ -467,6 +467,12 @@ class Scenario(_Strict):
     topology: str | None = Field(
         default=None, description="The platform's topology file, relative to this file"
     )
+    stack: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="The topology's stack it needs (e.g. real): checked against the topology on"
+        " that stack, run only with --stack NAME (left out, and said so, otherwise)",
+    )
     profile: str | None = Field(default=None, description="One of the topology's profiles")
     load: Load = Field(default_factory=Load)
     baseline: str | None = Field(default=None, description="Phase for 'Nx baseline' (first)")

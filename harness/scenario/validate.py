@@ -1,7 +1,8 @@
 """Validation that reports every problem at once, each as ``file:line: field.path: message``.
 
 file -> load_yaml (line of every value; size, depth and alias limits)
-     -> its topology: the scenario's ``topology:`` (relative to it), else the given one
+     -> its topology: the scenario's ``topology:`` (relative to it), else the given one,
+        on the scenario's ``stack:`` when it names one
      -> Scenario.model_validate (types, unknown keys)
      -> checks against the topology (every link, service, endpoint, probe, component,
         capability, user class and invariant it names is declared) and the timeline
@@ -25,7 +26,7 @@ from harness.scenario.model import (
     Scenario,
     parse_seconds,
 )
-from harness.topology import Topology, topology_problems
+from harness.topology import DEFAULT_STACK, Topology, topology_problems
 from harness.yamlfile import Loaded, Path_, YamlProblem, load_yaml
 
 __all__ = ["Problem", "TopologyCache", "load_scenario", "scenario_topology_path", "validate_file"]
@@ -94,6 +95,15 @@ def load_scenario(
                 for p in found
             ]
     assert spec is not None
+    stack = data.get("stack")
+    if isinstance(stack, str) and stack != DEFAULT_STACK:  # what it names lives on that stack
+        if stack not in spec.stacks:
+            known = ", ".join([DEFAULT_STACK, *spec.stacks])
+            line = loaded.line_of(("stack",))
+            return None, [
+                Problem(name, line, "stack", f"unknown stack {stack!r}; the topology has: {known}")
+            ]
+        spec = spec.on_stack(stack)
     problems = _semantic(data, loaded, spec, name, path)
     scenario: Scenario | None = None
     try:

@@ -3,6 +3,8 @@
     gateway --GET /feed?user=U (gateway-feed-a)--> feed
     feed-X --GET /published (feed-X-catalog)--> catalog-replica   (timeout REPLICA_TIMEOUT_S)
     feed-X --GET /counters  (feed-X-metrics)--> metrics           (optional, short timeout)
+    feed-X --GET/SET timeline (feed-X-cache)--> Redis   real stack: the timeline cache first,
+                                                        the replica on a miss or a failure
 
 Two regions run this app, feed-a (preferred) and feed-b (standby); the gateway fails over.
 
@@ -27,9 +29,11 @@ from starlette.routing import Route
 from mock_platform.common import Window, json_error, link_client
 from mock_platform.kit import ServiceKit
 from mock_platform.settings import Settings
+from mock_platform.timeline_cache import TimelineCache
 from mock_platform.validation import int_param, valid_id
 
 REPLICA_TIMEOUT_S = 0.5
+CACHE_TIMEOUT_S = 0.1  # the timeline cache, real stack: a slow Redis costs at most this
 STALE_LAG_S = 5.0
 
 
@@ -49,16 +53,19 @@ class Feed:
         self.counters: dict[str, dict[str, int]] = {}
         self.counters_as_of: float | None = None
         self.served = Window()  # ok = fresh, not ok = degraded or stale
+        self.cache: TimelineCache | None = None
+        if settings.stack == "real":  # a Redis timeline cache in front of the replica
+            self.cache = TimelineCache(
+                settings.link_address(f"{region}-cache"), 10.0 if patient else CACHE_TIMEOUT_S
+            )
+            kit.on_close(self.cache.aclose)
 
     async def feed(self, request: Request) -> Response:
         user = valid_id(request.query_params.get("user", "anonymous"), "user")
         limit = int_param(request, "limit", 20, 1, 100)
         degraded, lag = False, 0.0
         try:
-            candidates = await self._candidates()
-            # This defect never asks how far behind its replica is: it serves old content
-            # as if it were current.
-            lag = 0.0 if self.settings.has("feed-ignores-replica-lag") else await self._lag()
+            candidates, lag = await self._timeline()
         except httpx.HTTPError as exc:
             if self.settings.has("feed-no-last-good") or self.candidates_at is None:
                 self.served.add(False, 0)
@@ -85,6 +92,23 @@ class Feed:
             },
             headers={"X-Feed-Degraded": "1" if degraded or stale else "0"},
         )
+
+    async def _timeline(self) -> tuple[list[dict[str, Any]], float]:
+        """The published videos and how far behind they are: the timeline cache's copy when
+        it has one (its lag grown by the copy's age), else the replica's (then cached)."""
+        if self.cache is not None:
+            cached = await self.cache.read()
+            if cached is not None:
+                videos, lag, cached_at = cached
+                self.candidates, self.candidates_at = videos, time.time()
+                return videos, lag + max(time.time() - cached_at, 0.0)
+        videos = await self._candidates()
+        # This defect never asks how far behind its replica is: it serves old content as if
+        # it were current.
+        lag = 0.0 if self.settings.has("feed-ignores-replica-lag") else await self._lag()
+        if self.cache is not None:
+            await self.cache.write(videos, lag)
+        return videos, lag
 
     async def _candidates(self) -> list[dict[str, Any]]:
         response = await self.replica.get("/published", params={"limit": 200})
@@ -137,6 +161,7 @@ class Feed:
         summary = self.served.summary()
         return JSONResponse(
             {
+                **({"cache": self.cache.signals()} if self.cache is not None else {}),
                 "served": summary["count"],
                 "degraded_ratio": summary["error_rate"],
                 "cache_age_s": round(time.time() - self.candidates_at, 3)

@@ -1,6 +1,7 @@
 """The real stack (``--stack real``): the catalog on a PostgreSQL primary and a hot standby
 whose WAL stream is the catalog-replication link. A latency there is real WAL lag: the
 platform measures it (the heartbeat probe), the feed says it is stale, the standby catches up.
+The feed's Redis cache killed, then slow: the feed answers from the replica, in time.
 
 PostgreSQL runs as the `postgres` user, which must reach the run directory: these runs write
 under a directory others may traverse (pytest's own tmp is private to root).
@@ -119,3 +120,25 @@ def test_a_feed_that_ignores_replica_lag_fails_on_the_real_stack_too(reports: Pa
     failed = [r["name"] for r in journal["expectations"] if not r["passed"]]
     assert result.returncode == 1, (journal["reason"], result.stderr[-3000:])
     assert failed == ["probe feed_state"], failed
+
+
+def test_the_feed_outlives_its_cache_and_a_feed_that_waits_on_it_does_not(reports: Path) -> None:
+    scenario = "scenarios/feed-cache-lost.yaml"
+    normal = _harness_run(scenario, reports / "normal", "--time-scale", SCALE, "--stack", "real")
+    journal = json.loads((reports / "normal" / "latest" / "journal.json").read_text())["runs"][0]
+    assert normal.returncode == 0, (journal["reason"], normal.stderr[-3000:])
+    patient = _harness_run(
+        scenario,
+        reports / "patient",
+        "--time-scale",
+        SCALE,
+        "--stack",
+        "real",
+        "--defect",
+        "feed-long-timeouts",
+        "--fail-fast",
+    )
+    journal = json.loads((reports / "patient" / "latest" / "journal.json").read_text())["runs"][0]
+    failed = [r["name"] for r in journal["expectations"] if not r["passed"]]
+    assert patient.returncode == 1, (journal["reason"], patient.stderr[-3000:])
+    assert "p95 feed" in failed, failed

@@ -19,8 +19,13 @@ from tests.e2e.test_run import REPO, _harness_run, status_changes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# Every scenario of the library but search-outage (tests/e2e/test_run.py runs it).
-LIBRARY = sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml") if p.stem != "search-outage")
+# Every scenario of the library but search-outage (tests/e2e/test_run.py runs it) and those
+# that need another stack than the default one (tests/e2e/test_real_stack.py runs them).
+LIBRARY = sorted(
+    p.stem
+    for p in (REPO / "scenarios").glob("*.yaml")
+    if p.stem != "search-outage" and "stack" not in yaml.safe_load(p.read_text())
+)
 # How each scenario fails for its reason is shown one named defect at a time by the defect
 # matrix (tests/e2e/test_defects.py, --fail-fast). The fragile profile (every defect at once)
 # runs in full here where what the scenario is about is an invariant or what the status page

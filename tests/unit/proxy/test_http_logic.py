@@ -128,6 +128,15 @@ def test_each_block_of_draws_takes_every_percentile_band_once() -> None:
     assert bands == list(range(STRATA))
 
 
+def test_5000_stratified_draws_give_the_median_and_p99_asked_for_within_5_percent() -> None:
+    lognormal = _delay(distribution="lognormal", latency=50, p99=200)
+    for seed in range(20):  # whatever the seed: the 5% over 5,000 requests
+        strata, rng = _Strata(), random.Random(seed)
+        drawn = sorted(delay_quantile(lognormal, strata.draw(rng)) for _ in range(5000))
+        assert 47.5 <= drawn[2500] <= 52.5, seed
+        assert 190 <= drawn[4950] <= 210, seed
+
+
 def _entry(name: str, toxic: object, toxicity: float = 1.0, upstream: bool = False) -> ToxicEntry:
     direction = Direction.UPSTREAM if upstream else Direction.DOWNSTREAM
     return ToxicEntry(name, str(direction), direction, toxicity, toxic)  # type: ignore[arg-type]

@@ -415,3 +415,51 @@ def test_communication_checks_need_the_pages_incidents_and_what_measures_compone
         "the topology declares no status_page.incidents to judge",
         "the topology measures no component (its slis:)",
     ]
+
+
+ON_A_STACK = """\
+name: cache-killed
+phases:
+  - name: baseline
+    duration: 5s
+  - name: killed
+    duration: 5s
+    faults:
+      - {type: kill, service: feed-cache}
+      - {type: down, link: feed-a-cache}
+"""
+
+
+def test_a_scenario_names_what_its_stack_has(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("stack: real\n" + ON_A_STACK)
+    scenario, problems = load_scenario(path, TOPOLOGY)
+    assert problems == []
+    assert scenario is not None
+    assert scenario.stack == "real"
+    path.write_text(ON_A_STACK)  # the default stack has neither
+    _, problems = load_scenario(path, TOPOLOGY)
+    assert any("feed-cache" in str(p) for p in problems), [str(p) for p in problems]
+    assert any("feed-a-cache" in str(p) for p in problems), [str(p) for p in problems]
+    path.write_text("stack: cloud\n" + ON_A_STACK)
+    _, problems = load_scenario(path, TOPOLOGY)
+    assert [str(p) for p in problems] == [
+        f"{path}:1: stack: unknown stack 'cloud'; the topology has: default, real"
+    ]
+
+
+def test_a_scenario_for_another_stack_is_left_out_and_said_so(tmp_path: Path) -> None:
+    from harness.engine.session import on_this_stack
+    from harness.errors import ConfigError
+
+    (tmp_path / "real.yaml").write_text("stack: real\n" + ON_A_STACK)
+    real, _ = load_scenario(tmp_path / "real.yaml", TOPOLOGY)
+    plain, _ = load_scenario(REPO / "scenarios" / "search-outage.yaml", TOPOLOGY)
+    assert real is not None
+    assert plain is not None
+    said: list[str] = []
+    assert on_this_stack([real, plain], "default", said.append) == [plain]
+    assert said == ["left out cache-killed: it needs --stack real"]
+    assert on_this_stack([real, plain], "real", said.append) == [real]
+    with pytest.raises(ConfigError, match="no scenario runs on --stack default; they need"):
+        on_this_stack([real], "default", said.append)
