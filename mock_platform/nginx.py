@@ -77,7 +77,8 @@ http {
 {%- if stale %}
             proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
 {%- endif %}
-            add_header X-Cache $upstream_cache_status always;
+            add_header X-Cache $upstream_cache_status always;          # as our edge says it
+            add_header X-Cache-Status $upstream_cache_status always;   # as nginx setups do
             proxy_intercept_errors on;
             error_page 502 504 = @unreachable;
         }

@@ -235,22 +235,21 @@ def _judge_probe(
     if expectation.within is None:
         considered = considered[-1:]  # the reading at the end of the phase
     name = f"probe {expectation.probe}" + (f" {expectation.target}" if expectation.target else "")
-    if not considered:
-        return Judgement(phase=phase, name=name, passed=False, measured="no data", threshold="")
-    if expectation.equals is not None:
-        ok = all(_same(o.value, expectation.equals) for o in considered)
-        return Judgement(
-            phase=phase,
-            name=name,
-            passed=ok,
-            measured=str(considered[-1].value),
-            threshold=f"= {expectation.equals}",
-        )
     shown = [
         f"{word} {bound.value:g}"
         for word, bound in (("max", expectation.max), ("min", expectation.min))
         if bound is not None
     ]
+    wanted = f"= {expectation.equals}" if expectation.equals is not None else ", ".join(shown)
+    if expectation.within is not None:  # every reading from then on
+        wanted += f" from {expectation.within:g} s"
+    if not considered:  # (and before the phase: what its plan says)
+        return Judgement(phase=phase, name=name, passed=False, measured="no data", threshold=wanted)
+    if expectation.equals is not None:
+        ok = all(_same(o.value, expectation.equals) for o in considered)
+        return Judgement(
+            phase=phase, name=name, passed=ok, measured=str(considered[-1].value), threshold=wanted
+        )
     texts = [o.value for o in considered if not isinstance(o.value, int | float)]
     if texts:
         return Judgement(
@@ -258,7 +257,7 @@ def _judge_probe(
             name=name,
             passed=False,
             measured=f"{texts[-1]} (not a number)",
-            threshold=", ".join(shown),
+            threshold=wanted,
         )
     values = [float(o.value) for o in considered]
     ok = True
@@ -268,7 +267,7 @@ def _judge_probe(
         ok = ok and min(values) >= expectation.min.value
     worst = max(values) if expectation.max is not None else min(values)
     return Judgement(
-        phase=phase, name=name, passed=ok, measured=f"{worst:g} (worst)", threshold=", ".join(shown)
+        phase=phase, name=name, passed=ok, measured=f"{worst:g} (worst)", threshold=wanted
     )
 
 

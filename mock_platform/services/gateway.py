@@ -178,6 +178,7 @@ def _passthrough(response: httpx.Response) -> Response:
         "content-range",
         "accept-ranges",
         "x-cache",
+        "x-cache-status",
         "age",
         "x-build",
         "x-feed-degraded",

@@ -180,6 +180,7 @@ def test_the_nginx_edge_caches_serves_ranges_and_stays_up_on_stale_copies(
             time.sleep(6.5)  # past the copy's 5 s of freshness (nginx counts whole seconds)
             stale = http.get(play)
             assert (stale.status_code, stale.headers["x-cache"]) == (200, "STALE")
+            assert stale.headers["x-cache-status"] == "STALE"
             assert stale.content == data
             never_cached = http.get(f"{_url(plat, 'cdn-edge')}/play/{_write(http, plat)}")
             assert never_cached.status_code == 502
