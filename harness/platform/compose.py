@@ -65,6 +65,7 @@ def compose_document(
             "data_dir": run_dir / "data",
             "profile": profile,
             "defects": ",".join(defects),
+            "stack": topology.stack,
             "topology": run_dir / "topology.yaml",
             "here": topology.path.parent,
             "link": {
