@@ -123,14 +123,14 @@ def load_scenarios(
 def on_this_stack(
     scenarios: list[Scenario], stack: str, say: Callable[[str], None]
 ) -> list[Scenario]:
-    """The scenarios that run on ``stack``; one that needs another stack is left out, and
-    said so (ConfigError, exit 2, when that leaves none)."""
-    kept = [s for s in scenarios if (s.stack or DEFAULT_STACK) == stack]
+    """The scenarios that run on ``stack``: those that name no stack run on every one; one
+    that needs another is left out, and said so (ConfigError, exit 2, when none is left)."""
+    kept = [s for s in scenarios if s.stack in (None, stack)]
     for scenario in scenarios:
         if scenario not in kept:
             say(f"left out {scenario.name}: it needs --stack {scenario.stack}")
     if not kept:
-        needs = sorted({s.stack or DEFAULT_STACK for s in scenarios})
+        needs = sorted({str(s.stack) for s in scenarios})
         raise ConfigError(
             f"no scenario runs on --stack {stack}; they need --stack {', '.join(needs)}"
         )

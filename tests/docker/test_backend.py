@@ -184,19 +184,21 @@ def test_the_compose_file_runs_the_same_platform(docker_client: Any, tmp_path: P
         timeout=60,
     )
     project = ["docker-compose", "-p", f"svtest{base}", "-f", str(compose)]
+    gateway = httpx.Client(base_url=f"http://127.0.0.1:{base + 80}", trust_env=False)
     try:
         subprocess.run([*project, "up", "-d"], check=True, capture_output=True, timeout=180)
-        gateway = httpx.Client(base_url=f"http://127.0.0.1:{base + 80}", trust_env=False)
         wait_until(lambda: _answers(gateway), 60, "the gateway behind compose")
-        assert gateway.get("/v1/feed", params={"user": "u1"}).status_code == 200
-        gateway.close()
+        # compose starts every container at once and waits for none (up -d): the gateway may
+        # answer while the feed or the replica behind it still starts (a 503 until then)
+        wait_until(lambda: _answers(gateway, "/v1/feed?user=u1"), 60, "the feed behind compose")
     finally:
+        gateway.close()
         subprocess.run([*project, "down", "-t", "5"], capture_output=True, timeout=180, check=False)
 
 
-def _answers(client: httpx.Client) -> bool:
+def _answers(client: httpx.Client, path: str = "/healthz") -> bool:
     try:
-        return client.get("/healthz", timeout=1).status_code == 200
+        return client.get(path, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -60,6 +60,11 @@ def test_the_defect_fails_the_scenario_its_catalogue_names(
 
 
 def test_every_scenario_catches_at_least_one_defect() -> None:
-    shipped = {p.stem for p in (REPO / "scenarios").glob("*.yaml")}
+    # (a scenario for another stack shows its defect there: tests/e2e/test_real_stack.py)
+    shipped = {
+        p.stem
+        for p in (REPO / "scenarios").glob("*.yaml")
+        if "stack" not in yaml.safe_load(p.read_text(encoding="utf-8"))
+    }
     catching = {catch.scenario for catch in CAUGHT.values()}
     assert catching == shipped, sorted(shipped - catching)
