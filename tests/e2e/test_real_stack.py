@@ -139,6 +139,9 @@ def test_the_feed_outlives_its_cache_and_a_feed_that_waits_on_it_does_not(report
         "--fail-fast",
     )
     journal = json.loads((reports / "patient" / "latest" / "journal.json").read_text())["runs"][0]
-    failed = [r["name"] for r in journal["expectations"] if not r["passed"]]
+    failed = [(r["phase"], r["name"]) for r in journal["expectations"] if not r["passed"]]
     assert patient.returncode == 1, (journal["reason"], patient.stderr[-3000:])
-    assert "p95 feed" in failed, failed
+    # the feed waits on its slow cache: slow answers, or errors once the gateway gives up on
+    # them (both seen in CI rehearsals), in the phase the cache is slow
+    hung = {("cache-slow", "p95 feed"), ("cache-slow", "error_rate feed")}
+    assert hung & set(failed), failed
