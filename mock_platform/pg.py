@@ -64,16 +64,21 @@ class PgDatabase:
             open=False,
         )
         self._opened = False
+        self._schema_lock = asyncio.Lock()
 
     async def _ready(self) -> None:
         if not self._opened:
             await self._pool.open(wait=False)
             self._opened = True
         if not self._schema_ready:
-            assert self._schema is not None
-            async with self._connection() as conn:
-                await conn.execute(self._schema)
-            self._schema_ready = True
+            # once: two CREATE TABLE IF NOT EXISTS at the same time collide in PostgreSQL's
+            # catalog (a unique violation, seen when the heartbeat and a first write raced)
+            async with self._schema_lock:
+                if not self._schema_ready:
+                    assert self._schema is not None
+                    async with self._connection() as conn:
+                        await conn.execute(self._schema)
+                    self._schema_ready = True
 
     def _connection(self) -> Any:
         return self._pool.connection()

@@ -90,10 +90,12 @@ def test_a_killed_standby_restarts_and_catches_up_on_what_it_missed(
     with httpx.Client(timeout=5, trust_env=False) as http:
         assert len(_server_pids(standby_data)) >= 4  # postmaster, startup, walreceiver, ...
         plat.signal("catalog-db-standby", signal.SIGKILL)
-        _eventually(lambda: not _server_pids(standby_data), 5, "every backend gone with it")
-        missed = [_write(http, plat) for _ in range(5)]  # the primary keeps taking writes
-        assert not any(_on_standby_safe(http, plat, v) for v in missed)
-        plat.restart("catalog-db-standby")
+        try:
+            _eventually(lambda: not _server_pids(standby_data), 5, "every backend gone with it")
+            missed = [_write(http, plat) for _ in range(5)]  # the primary keeps taking writes
+            assert not any(_on_standby_safe(http, plat, v) for v in missed)
+        finally:
+            plat.restart("catalog-db-standby")  # the other tests need it, whatever happened
         _eventually(lambda: all(_on_standby(http, plat, v) for v in missed), 15, "caught up")
         _eventually(lambda: _lag(http, plat) < 1.0, 10, "lag back under a second")
 
