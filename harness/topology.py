@@ -589,6 +589,32 @@ class Topology(_Strict):
             }
         )
 
+    def command_values(
+        self,
+        base_port: int,
+        service: str,
+        python: str,
+        run_dir: Path,
+        profile: str,
+        defects: tuple[str, ...],
+    ) -> dict[str, object]:
+        """What a service's command, environment and health command may use (see
+        COMMAND_PLACEHOLDERS), for one platform: the local backends' and compose's alike."""
+        return {
+            "python": python,
+            "service": service,
+            "port": self.service_port(base_port, service),
+            "base_port": base_port,
+            "run_dir": run_dir,
+            "data_dir": run_dir / "data",
+            "profile": profile,
+            "defects": ",".join(defects),
+            "stack": self.stack,
+            "topology": run_dir / "topology.yaml",
+            "here": self.path.parent,
+            "link": {name: f"127.0.0.1:{self.link_port(base_port, name)}" for name in self.links},
+        }
+
     def missing_requirements(self) -> list[str]:
         """What this stack needs and the machine lacks, each with its install command."""
         if self.stack == DEFAULT_STACK:

@@ -56,22 +56,7 @@ def compose_document(
         }
     }
     for service in topology.started_services:
-        values = {
-            "python": PYTHON,
-            "service": service,
-            "port": topology.service_port(base_port, service),
-            "base_port": base_port,
-            "run_dir": run_dir,
-            "data_dir": run_dir / "data",
-            "profile": profile,
-            "defects": ",".join(defects),
-            "stack": topology.stack,
-            "topology": run_dir / "topology.yaml",
-            "here": topology.path.parent,
-            "link": {
-                name: f"127.0.0.1:{topology.link_port(base_port, name)}" for name in topology.links
-            },
-        }
+        values = topology.command_values(base_port, service, PYTHON, run_dir, profile, defects)
         spec = topology.services[service]
         argv = [part.format(**values) for part in spec.command or topology.command or []]
         services[service] = {

@@ -249,23 +249,9 @@ class Platform:
 
     def placeholders(self, service: str) -> dict[str, object]:
         """What a service's command and environment may use (see topology.py)."""
-        return {
-            "python": self.python,
-            "service": service,
-            "port": self.topology.service_port(self.base_port, service),
-            "base_port": self.base_port,
-            "run_dir": self.run_dir,
-            "data_dir": self.run_dir / "data",
-            "profile": self.profile,
-            "defects": ",".join(self.defects),
-            "stack": self.topology.stack,
-            "topology": self.topology_copy,
-            "here": self.topology.path.parent,
-            "link": {
-                name: f"127.0.0.1:{self.topology.link_port(self.base_port, name)}"
-                for name in self.topology.links
-            },
-        }
+        return self.topology.command_values(
+            self.base_port, service, self.python, self.run_dir, self.profile, self.defects
+        )
 
     def service_argv(self, service: str) -> list[str]:
         spec = self.topology.services[service]

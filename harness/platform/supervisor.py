@@ -71,12 +71,7 @@ class Child:
         if self.paused:
             self.send(signal.SIGCONT)
             self.paused = False
-        if self.stop_signal == signal.SIGTERM:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, self.stop_signal)
+        _kill(self.pid, self.stop_signal)
 
     @property
     def pid(self) -> int:
