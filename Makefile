@@ -31,7 +31,7 @@ BACKEND    ?= local
 STACK      ?= default
 chaos: $(STAMP) ## run the default scenario suite (BACKEND=local processes, or docker containers)
 	$(if $(filter docker,$(BACKEND)),@PY=$(BIN)/python images/build.sh,)
-	$(if $(filter real,$(STACK)),@scripts/system-deps.sh postgresql,)
+	$(if $(filter real,$(STACK)),$(if $(filter docker,$(BACKEND)),,@scripts/system-deps.sh postgresql nginx redis),)
 	$(BIN)/harness run $(SCENARIO) --tags '$(TAGS)' --time-scale $(TIME_SCALE) --workers $(WORKERS) \
 	  --backend $(BACKEND) $(if $(PROFILE),--profile $(PROFILE),) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
 	  $(if $(BASE_PORT),--base-port $(BASE_PORT),) $(if $(FAIL_FAST),--fail-fast,) \

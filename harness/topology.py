@@ -26,7 +26,7 @@ from __future__ import annotations
 import string
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -615,22 +615,25 @@ class Topology(_Strict):
             "link": {name: f"127.0.0.1:{self.link_port(base_port, name)}" for name in self.links},
         }
 
-    def missing_requirements(self) -> list[str]:
-        """What this stack needs and the machine lacks, each with its install command."""
+    def unmet_requirements(
+        self, present: Callable[[list[str]], bool] | None = None, python: str = sys.executable
+    ) -> list[RequirementSpec]:
+        """What this stack needs and ``present`` (an argv, True = exit 0) does not find: by
+        default each check runs on this machine; the docker backend runs them in its image."""
         if self.stack == DEFAULT_STACK:
             return []
-        values = {"python": sys.executable, "here": self.path.parent}
-        missing = []
-        for need in self.stacks[self.stack].requires:
-            argv = [part.format(**values) for part in need.check]
-            try:
-                found = subprocess.run(argv, capture_output=True, timeout=30, check=False)
-                present = found.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                present = False
-            if not present:
-                missing.append(f"{need.what} (install it with: {need.install})")
-        return missing
+        values = {"python": python, "here": self.path.parent}
+        return [
+            need
+            for need in self.stacks[self.stack].requires
+            if not (present or _runs_here)([part.format(**values) for part in need.check])
+        ]
+
+    def missing_requirements(self) -> list[str]:
+        """What this stack needs and the machine lacks, each with its install command."""
+        return [
+            f"{need.what} (install it with: {need.install})" for need in self.unmet_requirements()
+        ]
 
     def require_defects(self, chosen: tuple[str, ...]) -> None:
         """Raise ConfigError (exit 2) unless the topology declares every --defect name."""
@@ -930,3 +933,11 @@ def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
     if topology is None:
         raise ConfigError("invalid topology:\n" + "\n".join(str(p) for p in problems))
     return topology
+
+
+def _runs_here(argv: list[str]) -> bool:
+    """A stack requirement's check on this machine: exit 0 within 30 s."""
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

@@ -4,7 +4,8 @@
 #   base      BASE_IMAGE (python:3.11-slim) if present or pullable, else a Debian bookworm with
 #             python3 built here (debootstrap + docker import) as shortvideo-chaos/debian-python
 #   platform  shortvideo-chaos/platform:latest: the project's wheel and its dependencies' wheels
-#             (built on this host, into build/docker) installed in a venv on the base
+#             (built on this host, into build/docker) installed in a venv on the base, with
+#             the real stack's servers (PostgreSQL, nginx, Redis: scripts/system-deps.sh, apt)
 #   proxy     shortvideo-chaos/toxiproxy:latest: the official Toxiproxy image (TOXIPROXY_IMAGE)
 #             when it can be pulled, else the platform image running `harness proxy`; a label
 #             says which, and the harness runs either the same way
@@ -71,7 +72,8 @@ else
 fi
 quiet "$PY" -m pip wheel --disable-pip-version-check --no-deps -w "$CONTEXT/project" .
 
-# 3. The platform image.
+# 3. The platform image (its first build installs the real stack's servers with apt: a minute).
+cp scripts/system-deps.sh "$CONTEXT/system-deps.sh"
 say "building $IMAGE on $base"
 quiet docker build --network host --build-arg "BASE=$base" -f images/Dockerfile -t "$IMAGE" "$CONTEXT"
 

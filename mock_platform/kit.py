@@ -3,6 +3,7 @@
 kit = ServiceKit(settings)
 kit.every(0.5, poll)                 background loops, started and stopped with the app
 kit.on_close(db.close)               cleanup at shutdown
+kit.ready_when(check)                /healthz is 503 until check() returns None (then stays 200)
 app = kit.wrap(Starlette(routes=kit.routes(my_routes), lifespan=kit.lifespan, ...))
 """
 
@@ -39,6 +40,23 @@ class ServiceKit:
         self.windows: dict[str, Window] = collections.defaultdict(Window)
         self._loops: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self._closers: list[Callable[[], Any]] = []
+        self._ready_check: Callable[[], Awaitable[str | None]] | None = None
+
+    def ready_when(self, check: Callable[[], Awaitable[str | None]]) -> None:
+        """Health waits for ``check`` (None = ready, else what is awaited) to pass once: a
+        service whose data is not there yet is not healthy, so no run starts against it."""
+        self._ready_check = check
+
+    async def _not_ready(self) -> str | None:
+        if self._ready_check is None:
+            return None
+        try:
+            waiting = await self._ready_check()
+        except Exception as exc:
+            waiting = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if waiting is None:
+            self._ready_check = None  # ready once is ready: later outages are faults, not start-up
+        return waiting
 
     def every(self, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` every ``interval_s`` while the app runs; a failure is logged, not fatal."""
@@ -74,6 +92,11 @@ class ServiceKit:
         ]
 
     async def _healthz(self, request: Request) -> Response:
+        waiting = await self._not_ready()
+        if waiting is not None:
+            return JSONResponse(
+                {"service": self.settings.service, "ok": False, "waiting": waiting}, 503
+            )
         return JSONResponse(
             {
                 "service": self.settings.service,

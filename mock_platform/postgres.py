@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot prepare {data}: {exc}", file=sys.stderr)
         return 3
     sys.stdout.flush()
-    os.execv(bindir / "postgres", ["postgres", "-D", str(data)])
+    server = str(bindir / "postgres")  # a full argv[0]: PostgreSQL finds its own files by it
+    os.execv(server, [server, "-D", str(data)])
     return 0  # not reached
 
 

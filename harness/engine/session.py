@@ -218,14 +218,30 @@ def execute(
 
 
 def stack_topology(topology: Topology, stack: str, backend: str) -> Topology:
-    """The topology on ``stack``: ConfigError (exit 2) for an unknown stack or one the
-    docker backend's images do not carry; EnvironmentFailure (exit 3) naming how to install
-    what the machine lacks."""
+    """The topology on ``stack``: ConfigError (exit 2) for an unknown stack; EnvironmentFailure
+    (exit 3) naming how to install what the machine (or the docker backend's image) lacks."""
     chosen = topology.on_stack(stack)
     if stack == DEFAULT_STACK:
         return chosen
-    if backend != "local":
-        raise ConfigError(f"--stack {stack} runs on the local backend only (not --backend docker)")
+    if backend == "docker":
+        from harness.platform import containers
+
+        client = containers.docker_client()
+        try:
+            containers.require_image(client, containers.IMAGE)
+            unmet = chosen.unmet_requirements(
+                lambda argv: containers.image_runs(client, containers.IMAGE, argv),
+                containers.PYTHON,
+            )
+        finally:
+            client.close()
+        if unmet:
+            raise EnvironmentFailure(
+                f"--stack {stack}: the image {containers.IMAGE} lacks "
+                + ", ".join(need.what for need in unmet)
+                + "; rebuild it with: make images"
+            )
+        return chosen
     missing = chosen.missing_requirements()
     if missing:
         raise EnvironmentFailure(f"--stack {stack} needs " + "; ".join(missing))

@@ -6,6 +6,8 @@ ContainerSupervisor has the Supervisor's interface, so Platform runs either the 
                          data outlives a kill or restart; labels: platform id, owner pid)
     signal(name, SIGSTOP/SIGCONT/SIGKILL/SIGTERM) -> pause / unpause / kill / stop
     stop(name), stop_all() -> stop, save the container's log, remove
+    run_in(name, argv) -> docker exec (a service's health command runs where it runs)
+image_runs(client, image, argv): a stack's requirement checked in the image, not on the host.
 sweep_dead_owners(): containers whose harness died (SIGKILL) are removed before a start.
 Images come from `make images` (images/build.sh); nothing is pulled here.
 """
@@ -34,6 +36,7 @@ __all__ = [
     "ContainerChild",
     "ContainerSupervisor",
     "docker_client",
+    "image_runs",
     "sweep_dead_owners",
 ]
 
@@ -106,6 +109,24 @@ def require_image(client: Any, image: str) -> dict[str, str]:
         raise EnvironmentFailure(f"no image {image}: build it with: make images") from None
 
 
+def image_runs(client: Any, image: str, argv: list[str]) -> bool:
+    """Does ``argv`` exit 0 in a throwaway container of ``image``? (a stack's requirement;
+    a program the image lacks fails to start: False too, and its container goes all the same)"""
+    import docker
+
+    container = client.containers.create(
+        image, command=argv, network_mode="none", labels={f"{LABEL}.owner-pid": str(os.getpid())}
+    )
+    try:
+        container.start()
+        return int(container.wait(timeout=60).get("StatusCode", 1)) == 0
+    except docker.errors.APIError:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+
+
 @dataclasses.dataclass
 class ContainerChild:
     name: str
@@ -156,6 +177,7 @@ class ContainerSupervisor:
         argv: list[str],
         env: dict[str, str] | None = None,
         image: str = IMAGE,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> ContainerChild:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.mount.mkdir(parents=True, exist_ok=True)
@@ -169,6 +191,7 @@ class ContainerSupervisor:
             detach=True,
             network_mode="host",
             init=True,  # signals reach the service; zombies of its children are reaped
+            stop_signal=stop_signal.name,  # what `docker stop` sends (PostgreSQL: SIGINT)
             environment=env or {},
             volumes={str(self.mount): {"bind": str(self.mount), "mode": "rw"}},
             working_dir=str(self.mount),
@@ -184,6 +207,16 @@ class ContainerSupervisor:
 
     def close(self) -> None:
         self.client.close()
+
+    def run_in(self, name: str, argv: list[str]) -> tuple[bool, str]:
+        """Run ``argv`` in the service's container (its health command): exit 0, and what it
+        said; False while the container is not running."""
+        try:
+            done = self.children[name].container.exec_run(argv)
+        except Exception as exc:
+            return False, _short(exc)
+        said = bytes(done.output or b"").decode(errors="replace").strip()
+        return done.exit_code == 0, said[-200:] or f"exit {done.exit_code}"
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         """The local backend's signals, as container operations."""

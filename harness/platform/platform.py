@@ -270,12 +270,9 @@ class Platform:
 
     def _start(self, service: str) -> None:
         argv, env = self.service_argv(service), self.service_env(service)
+        stop = signal.Signals[self.topology.services[service].stop_signal]
         try:
-            if isinstance(self.supervisor, Supervisor):
-                stop = signal.Signals[self.topology.services[service].stop_signal]
-                self.supervisor.start(service, argv, env, stop_signal=stop)
-            else:
-                self.supervisor.start(service, argv, env)
+            self.supervisor.start(service, argv, env, stop_signal=stop)
         except ForkServerError as exc:
             raise PlatformError(f"cannot start {service}: {exc}") from None
 
@@ -316,7 +313,12 @@ class Platform:
         values = self.placeholders(service)
         return [part.format(**values) for part in argv] if argv else None
 
-    def _command_healthy(self, argv: list[str], timeout_s: float) -> tuple[bool, str]:
+    def _command_healthy(self, service: str, argv: list[str], timeout_s: float) -> tuple[bool, str]:
+        """A health command runs where its service runs: here, or in its container."""
+        if isinstance(self.supervisor, ContainerSupervisor):
+            if service not in self.supervisor.children:
+                return False, "not started"
+            return self.supervisor.run_in(service, argv)
         try:
             done = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -327,7 +329,7 @@ class Platform:
     def _healthy(self, service: str) -> bool:
         argv = self.health_argv(service)
         if argv is not None:
-            return self._command_healthy(argv, 2.0)[0]
+            return self._command_healthy(service, argv, 2.0)[0]
         if self._http.is_closed:
             self._http = httpx.Client(trust_env=False)
         try:
@@ -408,7 +410,7 @@ class Platform:
             argv = self.health_argv(service)
             detail: object
             if argv is not None:
-                ok, said = self._command_healthy(argv, 2.0)
+                ok, said = self._command_healthy(service, argv, 2.0)
                 url, detail = " ".join(argv), {"said": said}
             else:
                 ok, detail = self._http_health(url)

@@ -326,6 +326,12 @@ class PgPrimary(Primary):
     def __init__(self, settings: Settings, kit: ServiceKit) -> None:
         super().__init__(settings, kit)
         kit.every(HEARTBEAT_S, self.beat)
+        kit.ready_when(self.schema_in_place)
+
+    async def schema_in_place(self) -> str | None:
+        """Healthy once the schema is made (the first statement makes it)."""
+        await self.db.one("SELECT at FROM heartbeat WHERE id = 1")
+        return None
 
     async def beat(self) -> None:
         await self.db.write(
@@ -354,6 +360,16 @@ class PgPrimary(Primary):
 
 class PgReplica(Catalog):
     """The hot standby's HTTP face: reads, and lag as the heartbeat row's age on it."""
+
+    def __init__(self, settings: Settings, kit: ServiceKit) -> None:
+        super().__init__(settings, kit)
+        kit.ready_when(self.schema_replicated)
+
+    async def schema_replicated(self) -> str | None:
+        """Healthy once the primary's schema and first heartbeat have reached the standby:
+        before that every read would fail (no such table), and a run must not start then."""
+        row = await self.db.one("SELECT at FROM heartbeat WHERE id = 1")
+        return None if row else "the primary's first heartbeat has not replicated yet"
 
     async def lag_endpoint(self, request: Request) -> Response:
         row = await self.db.one(

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from harness.errors import EnvironmentFailure
-from harness.platform import Platform
+from harness.platform import Platform, containers
 from tests.docker.conftest import REPO, platform_containers
 from tests.e2e.test_run import _harness_run, start_interrupted
 from tests.e2e.test_scenarios import FULL_RUN, floor
@@ -264,3 +264,72 @@ def test_an_interrupted_docker_run_removes_its_containers(
     assert journal["reason"] == "interrupted (SIGINT/SIGTERM)"
     assert not (REPO / ".chaos" / "faults" / f"{journal['run_id']}.json").exists()
     assert (tmp_path / "latest" / "report.html").exists()
+
+
+@pytest.mark.e2e
+def test_the_real_stack_runs_in_containers(docker_client: Any, tmp_path: Path) -> None:
+    """--stack real on the docker backend: PostgreSQL, its standby, nginx and Redis from the
+    image, each in its own container; WAL lag through the replication link, and the Redis
+    container killed and started again, give the local backend's verdicts (both PASS)."""
+    result = _harness_run(
+        "scenarios/replica-wal-lag.yaml",
+        tmp_path,
+        "scenarios/feed-cache-lost.yaml",
+        "--backend",
+        "docker",
+        "--stack",
+        "real",
+        "--time-scale",
+        "floor",
+        "--plain",
+    )
+    journal = json.loads((tmp_path / "latest" / "journal.json").read_text())["runs"]
+    verdicts = {run["scenario"]["name"]: run["status"] for run in journal}
+    assert result.returncode == 0, (verdicts, result.stderr[-3000:])
+    assert verdicts == {"replica-wal-lag": "passed", "feed-cache-lost": "passed"}
+    assert "feed-cache killed (SIGKILL)" in result.stderr  # docker kill of the Redis container
+    logs = tmp_path / "latest" / "replica-wal-lag" / "platform" / "logs"
+    assert "started streaming WAL" in (logs / "catalog-db-standby.log").read_text()
+    left = [(c.name, c.status) for c in platform_containers(docker_client)]
+    assert not [c for c in left if c[1] != "removing"], (left, result.stderr[-2000:])
+
+
+def test_an_image_without_the_real_stacks_servers_is_refused_naming_them(
+    docker_client: Any, tmp_path: Path
+) -> None:
+    """The stack's requirements are checked in the image (not on the host): exit 3, naming
+    what it lacks and how to rebuild it, and no container left from the checks."""
+    tag = "shortvideo-chaos/test-without-servers:latest"
+    dockerfile = f"FROM {containers.IMAGE}\nRUN rm /usr/sbin/nginx /usr/bin/redis-server\n"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"],
+        input=dockerfile,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    try:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "harness", "platform", "up", "--backend", "docker"),
+                *("--stack", "real", "--run-dir", str(tmp_path / "p")),
+                *("--base-port", str(free_base_port())),
+            ],
+            cwd=REPO,
+            env={**os.environ, "HARNESS_PLATFORM_IMAGE": tag},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        docker_client.images.remove(tag, force=True)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"the image {tag} lacks nginx" in result.stderr
+    assert "Redis" in result.stderr
+    assert "PostgreSQL" not in result.stderr  # that one the image has
+    assert "make images" in result.stderr
+    checks = docker_client.containers.list(all=True)
+    assert [c.name for c in checks if c.attrs["Config"]["Image"] == tag] == []

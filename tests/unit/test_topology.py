@@ -226,8 +226,22 @@ def test_a_stack_that_needs_a_missing_program_names_its_install(tmp_path: Path) 
 
     with pytest.raises(EnvironmentFailure, match="--stack onprem needs the database server"):
         stack_topology(load_topology(_write(tmp_path, text)), "onprem", "local")
-    with pytest.raises(ConfigError, match="local backend only"):
-        stack_topology(load_topology(_write(tmp_path, text)), "onprem", "docker")
+
+
+def test_a_stack_requirement_is_checked_where_the_platform_runs(tmp_path: Path) -> None:
+    """The docker backend checks in its image: the check gets the image's interpreter."""
+    onprem = load_topology(_write(tmp_path, STACKED)).on_stack("onprem")
+    asked: list[list[str]] = []
+
+    def absent(argv: list[str]) -> bool:
+        asked.append(argv)
+        return False
+
+    unmet = onprem.unmet_requirements(absent, "/opt/venv/bin/python")
+    assert [need.what for need in unmet] == ["the database server"]
+    assert asked == [["/opt/venv/bin/python", "-c", "raise SystemExit(0)"]]
+    assert onprem.unmet_requirements(lambda argv: True) == []
+    assert load_topology(_write(tmp_path, STACKED)).unmet_requirements(absent) == []  # default
 
 
 @pytest.mark.parametrize(
