@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from harness import __version__
-from harness.errors import ConfigError, EnvironmentFailure, HarnessError
+from harness.errors import ConfigError, EnvironmentFailure, HarnessError, ResilienceFailure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -387,6 +387,137 @@ def run(
         stack=stack,
     )
     run_session(paths, options, choose_view(plain=plain))
+
+
+@cli.command()
+@_topology_option
+@click.option(
+    "--budget",
+    default="20m",
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, value: _duration(value, "--budget"),
+    help="Wall time for everything (discovery, experiments, shrinking): 90s, 20m, 1h.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="1: single faults; 2: then the pairs the singles point at.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seeds the load and the re-runs that confirm a finding (seed, seed+1, ...).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("explore"),
+    show_default=True,
+    help="Where explore.json, matrix.md/.html and scenarios/ go.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A previous explore.json: list what broke that did not before; exit 1 if any.",
+)
+@click.option(
+    "--reruns",
+    type=click.IntRange(1, 50),
+    default=10,
+    show_default=True,
+    help="Seeded re-runs that confirm a minimal scenario (it must fail 90% of them).",
+)
+@click.option(
+    "--users",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Users of the load (default: the topology's).",
+)
+@click.option(
+    "--fault-duration",
+    "fault_s",
+    default="10s",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _duration(value, "--fault-duration"),
+    help="How long each experiment holds its faults.",
+)
+@click.option("--profile", default=None, help="Platform profile (default: the topology's first).")
+@_defect_option
+@_stack_option
+@_backend_option
+@_base_port_option
+@click.option("--plain", is_flag=True, help="Accepted for symmetry with run: output is lines.")
+def explore(
+    topology: Path | None,
+    budget: float,
+    depth: int,
+    seed: int,
+    out: Path,
+    baseline: Path | None,
+    reruns: int,
+    users: int | None,
+    fault_s: float,
+    profile: str | None,
+    defects: tuple[str, ...],
+    stack: str,
+    backend: str,
+    base_port: int | None,
+    plain: bool,
+) -> None:
+    """Find the faults that break a platform, with no scenario: discover its links, try each
+    fault (and pairs with --depth 2) under load, judge with a generic oracle, shrink each
+    failure to a minimal scenario. Exit 0 nothing broke (or no regression against
+    --baseline), 1 a broken property (or a regression), 2 bad input, 3 interrupted."""
+    from harness.explore import Exploration, ExploreOptions, Explorer, regressions
+
+    previous = None
+    if baseline is not None:
+        try:
+            previous = Exploration.model_validate_json(baseline.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(f"--baseline {baseline}: not an explore.json ({first})") from None
+    chosen = _on_stack(_topology(topology), stack, backend)
+    chosen.require_defects(defects)
+    _profile(chosen, profile, defects)
+    options = ExploreOptions(
+        topology=chosen,
+        out=out.resolve(),
+        budget_s=budget,
+        depth=depth,
+        seed=seed,
+        profile=profile,
+        defects=defects,
+        backend=backend,
+        base_port=base_port,
+        users=users,
+        reruns=reruns,
+        fault_s=fault_s,
+        toxiproxy_url=_toxiproxy_url(),
+    )
+    result = Explorer(options, _say).run()
+    _say(f"matrix: {options.out / 'matrix.html'}, matrix.md, explore.json")
+    for finding in result.findings:
+        _say(f"finding: {', '.join(finding.broken)}: harness run {finding.scenario}")
+    if result.interrupted:
+        raise EnvironmentFailure(
+            "interrupted: faults removed, platform stopped; what was found is written"
+        )
+    if previous is not None:
+        found = regressions(previous, result)
+        for line in found:
+            _say(f"regression: {line}")
+        if found:
+            raise ResilienceFailure(f"{len(found)} regression(s) against {baseline}")
+        _say(f"no regression against {baseline}")
+        return
+    if any(o.verdict == "broken" for o in result.outcomes):
+        raise ResilienceFailure("a fault broke a property of the platform (see the matrix)")
 
 
 @cli.command()
@@ -844,6 +975,18 @@ def _on_stack(topology: Any, stack: str, backend: str) -> Any:
     from harness.engine.session import stack_topology
 
     return stack_topology(topology, stack, backend)
+
+
+def _duration(value: str, option: str) -> float:
+    from harness.units import parse_seconds
+
+    try:
+        seconds = parse_seconds(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: a duration such as 90s, 20m or 1h") from None
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r}: must be more than 0")
+    return seconds
 
 
 def _profile(topology: Any, profile: str | None, defects: tuple[str, ...] = ()) -> str:

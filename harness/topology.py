@@ -176,6 +176,18 @@ class LinkSpec(_Strict):
         return self
 
 
+class CriticalEndpoint(_Strict):
+    """An endpoint that must hold under any single fault (harness explore: out of these
+    bounds it is broken, not degraded)."""
+
+    error_rate: float = Field(default=0.01, ge=0, le=1, description="Max error rate")
+    p95: str = Field(
+        default="3x baseline + 250ms",
+        description="Max p95: absolute (800ms) or relative to the baseline (3x baseline + 250ms)",
+    )
+    within: Duration = Field(default=5.0, description="From N s after the fault (reaction time)")
+
+
 # -- stacks ------------------------------------------------------------------------------
 
 
@@ -540,6 +552,10 @@ class Topology(_Strict):
         " the communication checks hold the status page to)",
     )
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    critical: dict[str, CriticalEndpoint] = Field(
+        default_factory=dict,
+        description="Load endpoints that must hold under any single fault (harness explore)",
+    )
     invariants: dict[str, InvariantSpec] = Field(default_factory=dict)
     builds: dict[str, Any] = Field(
         default_factory=dict, description="service@build names a rollout may deploy"
@@ -842,9 +858,26 @@ def _references(topology: Topology) -> list[tuple[tuple[str | int, ...], str]]:
         for index, endpoint in enumerate(measured_by):
             if endpoint not in endpoints:
                 found.append((("slis", component, index), unknown("endpoint", endpoint, endpoints)))
+    found += _critical_problems(topology, endpoints)
     if topology.load is not None and not topology.locustfile().is_file():  # type: ignore[union-attr]
         found.append((("load", "locustfile"), f"no such file {topology.load.locustfile!r}"))
     found += _template_problems(topology)
+    return found
+
+
+def _critical_problems(
+    topology: Topology, endpoints: list[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    from harness.scenario.model import Threshold  # the scenario's own bound syntax
+
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for endpoint, bounds in topology.critical.items():
+        if endpoint not in endpoints:
+            found.append((("critical", endpoint), unknown("endpoint", endpoint, endpoints)))
+        try:
+            Threshold.model_validate(bounds.p95)
+        except ValueError as exc:
+            found.append((("critical", endpoint, "p95"), str(exc).splitlines()[-1].strip()))
     return found
 
 

@@ -1,0 +1,95 @@
+"""What an exploration found, as explore.json holds it (typed, versioned with the file).
+
+Outcome: one experiment's faults, verdict, the properties that broke or degraded
+Finding: a broken experiment shrunk to its minimal scenario, and how often it reproduced
+Exploration: the run's options, discovery, outcomes, findings (explore.json)
+regressions(previous, now): what broke now that held (or was not broken) before
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Exploration", "FaultRecord", "Finding", "Outcome", "regressions"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FaultRecord(_Record):
+    kind: str
+    target: str
+    latency_ms: int = 0
+    toxicity: float = 1.0
+    label: str
+
+
+class Outcome(_Record):
+    faults: list[FaultRecord]
+    label: str
+    verdict: str = Field(description="held, degraded, broken or inconclusive")
+    broken: list[str] = Field(default_factory=list, description="Each property that broke")
+    degraded: list[str] = Field(default_factory=list)
+    seconds: float
+    run_dir: str
+
+
+class Finding(_Record):
+    label: str = Field(description="The original experiment")
+    broken: list[str]
+    minimal: str = Field(description="The minimal experiment, as faults + users + seconds")
+    scenario: str = Field(description="Path of the minimal scenario YAML")
+    faults: int
+    fault_seconds: float
+    users: int
+    reproduced: int
+    reruns: int
+    runs_used: int = Field(description="Experiments spent shrinking and confirming it")
+
+
+class Exploration(_Record):
+    version: int = 1
+    topology: str
+    stack: str
+    profile: str
+    defects: list[str]
+    seed: int
+    depth: int
+    budget_s: float
+    elapsed_s: float = 0.0
+    complete: bool = Field(default=False, description="Every planned experiment ran")
+    interrupted: bool = False
+    links_used: list[str] = Field(default_factory=list)
+    links_unused: list[str] = Field(default_factory=list)
+    endpoints: list[str] = Field(default_factory=list)
+    baseline_p95_ms: dict[str, float] = Field(default_factory=dict)
+    planned: int = 0
+    outcomes: list[Outcome] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+    def experiments_run(self) -> int:
+        return len(self.outcomes) + sum(f.runs_used for f in self.findings)
+
+
+def regressions(previous: Exploration, now: Exploration) -> list[str]:
+    """Experiments broken now that were run before and not broken then, and properties broken
+    now that the same experiment did not break before. New experiments that break count too:
+    a gate cannot tell "never tried" from "fine"."""
+    before = {o.label: o for o in previous.outcomes}
+    found: list[str] = []
+    for outcome in now.outcomes:
+        if outcome.verdict != "broken":
+            continue
+        earlier = before.get(outcome.label)
+        if earlier is None:
+            found.append(f"{outcome.label}: broken ({', '.join(outcome.broken)}); not run before")
+        elif earlier.verdict != "broken":
+            found.append(
+                f"{outcome.label}: broken ({', '.join(outcome.broken)}); {earlier.verdict} before"
+            )
+        else:
+            new = sorted(set(outcome.broken) - set(earlier.broken))
+            if new:
+                found.append(f"{outcome.label}: newly broken {', '.join(new)}")
+    return found

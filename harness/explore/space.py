@@ -1,0 +1,188 @@
+"""The fault space: what can go wrong on a platform, as typed choices an experiment combines.
+
+    Discovery (links that carried traffic, services, endpoints, baseline)
+      -> singles(): each used link x {down, blackhole, latency, reset_peer, partial, and the
+         HTTP faults on links to HTTP services} + each started service x {kill, pause};
+         ordered by the link's traffic (services by how many links lead to them)
+      -> pairs(): two faults together, chosen by what the singles showed (a fallback that took
+         over is paired with what it shares); pairs implied by a single are skipped
+A FaultChoice renders itself as a scenario's fault (the same YAML an engineer writes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Literal
+
+__all__ = [
+    "LINK_FAULTS",
+    "SERVICE_FAULTS",
+    "Discovery",
+    "FaultChoice",
+    "LinkTraffic",
+    "pairs",
+    "singles",
+]
+
+LinkFault = Literal[
+    "down", "blackhole", "latency", "reset_peer", "partial", "http_abort", "http_corrupt"
+]
+ServiceFault = Literal["kill", "pause"]
+LINK_FAULTS: tuple[LinkFault, ...] = ("down", "blackhole", "latency", "reset_peer", "partial")
+HTTP_FAULTS: tuple[LinkFault, ...] = ("http_abort", "http_corrupt")
+SERVICE_FAULTS: tuple[ServiceFault, ...] = ("kill", "pause")
+MIN_LATENCY_MS = 200
+MAX_LATENCY_MS = 3000
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultChoice:
+    """One fault: a kind on a link or a service. ``latency_ms`` for latency; ``toxicity`` for
+    the share of connections (or requests, for HTTP faults) it hits."""
+
+    kind: str
+    target: str
+    latency_ms: int = 0
+    toxicity: float = 1.0
+
+    @property
+    def on_link(self) -> bool:
+        return self.kind not in SERVICE_FAULTS
+
+    @property
+    def label(self) -> str:
+        """What a matrix column and a scenario's name say: ``latency 600ms``, ``kill``."""
+        text = f"latency {self.latency_ms}ms" if self.kind == "latency" else self.kind
+        return text + (f" {self.toxicity:.0%}" if self.toxicity < 1 else "")
+
+    @property
+    def slug(self) -> str:
+        return f"{self.target}-{self.kind}".replace("_", "-")
+
+    def fault(self) -> dict[str, object]:
+        """The scenario fault this is (validated with the scenario it goes into)."""
+        if self.kind in SERVICE_FAULTS:
+            return {"type": self.kind, "service": self.target}
+        body: dict[str, object]
+        if self.kind == "down":
+            return {"type": "down", "link": self.target}
+        if self.kind in ("blackhole", "partial"):
+            body = {"type": "timeout", "attributes": {"timeout": 0}}
+        elif self.kind == "latency":
+            body = {"type": "latency", "attributes": {"latency": self.latency_ms}}
+        elif self.kind == "reset_peer":
+            body = {"type": "reset_peer", "attributes": {"timeout": 0}}
+        elif self.kind == "http_abort":
+            body = {"type": "http_abort", "attributes": {"status": 503}}
+        else:  # http_corrupt: a success with nothing in it, the answer a client must not trust
+            body = {"type": "http_corrupt", "attributes": {"mode": "empty_success"}}
+        body["link"] = self.target
+        if self.toxicity < 1:
+            body["toxicity"] = round(self.toxicity, 3)
+        return body
+
+    def weaker(self) -> list[FaultChoice]:
+        """Smaller versions of this fault, for shrinking: less latency, fewer connections."""
+        out: list[FaultChoice] = []
+        if self.kind == "latency" and self.latency_ms > MIN_LATENCY_MS:
+            out.append(
+                dataclasses.replace(self, latency_ms=max(MIN_LATENCY_MS, self.latency_ms // 2))
+            )
+        if self.on_link and self.kind != "down" and self.toxicity > 0.15:
+            out.append(dataclasses.replace(self, toxicity=round(self.toxicity / 2, 3)))
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkTraffic:
+    link: str
+    source: str | None
+    target: str | None
+    bytes: int
+    http: bool  # the target answers HTTP (its health is an HTTP check)
+
+
+@dataclasses.dataclass
+class Discovery:
+    """What one fault-free run showed: the links that carried traffic (busiest first), the
+    started services, the endpoints the load called, and their baseline figures."""
+
+    links: list[LinkTraffic]
+    services: list[str]
+    endpoints: list[str]
+    baseline_p95_ms: dict[str, float]
+    baseline_error_rate: dict[str, float]
+    entrypoint: str
+    unused_links: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def latency_ms(self) -> int:
+        """The latency fault: five times the slowest endpoint's baseline p95, within bounds."""
+        slowest = max(self.baseline_p95_ms.values(), default=0.0)
+        return int(min(MAX_LATENCY_MS, max(MIN_LATENCY_MS, 5 * slowest)))
+
+
+def singles(found: Discovery, http_faults: bool = True) -> list[FaultChoice]:
+    """Every single fault worth one experiment, the likeliest to matter first: links by the
+    traffic they carried, then services by how many used links lead to them. The entrypoint
+    is never killed or paused (every request needs it: an outage by construction)."""
+    choices: list[FaultChoice] = []
+    for link in found.links:
+        for kind in (*LINK_FAULTS, *(HTTP_FAULTS if http_faults and link.http else ())):
+            choices.append(
+                FaultChoice(
+                    kind,
+                    link.link,
+                    latency_ms=found.latency_ms if kind == "latency" else 0,
+                    toxicity=0.5 if kind == "partial" else 1.0,
+                )
+            )
+    fan_in = {s: sum(1 for link in found.links if link.target == s) for s in found.services}
+    for service in sorted(found.services, key=lambda s: -fan_in[s]):
+        if service == found.entrypoint:
+            continue
+        choices += [FaultChoice(kind, service) for kind in SERVICE_FAULTS]
+    # interleave: every link's worst fault before any link's milder ones
+    kinds: tuple[str, ...] = (*LINK_FAULTS, *HTTP_FAULTS, *SERVICE_FAULTS)
+    rank = {kind: i for i, kind in enumerate(kinds)}
+    order = {c: i for i, c in enumerate(choices)}
+    return sorted(choices, key=lambda c: (rank[c.kind] > 1, order[c]))
+
+
+def pairs(
+    found: Discovery, held: list[FaultChoice], degraded: list[FaultChoice]
+) -> list[tuple[FaultChoice, FaultChoice]]:
+    """Two faults together, only where the singles say a pair can show more than its parts:
+    a fault the platform absorbed (held, or degraded within bounds) means something took over
+    (another region, a cache, a replica: a sibling link of the same caller). Pair it with a
+    fault on that fallback: the sibling link, its service, or what the sibling depends on,
+    since a fallback that shares a dependency with the path it protects fails with it.
+    Faults that broke alone are not paired (the pair is implied), nor two on one target."""
+    absorbed = [c for c in held + degraded if c.kind in ("down", "blackhole", "kill")]
+    out: list[tuple[FaultChoice, FaultChoice]] = []
+    for first, second in itertools.combinations(absorbed, 2):
+        if first.target == second.target:
+            continue
+        if second.target in _fallbacks(first, found) or first.target in _fallbacks(second, found):
+            out.append((first, second))
+    return out
+
+
+def _fallbacks(choice: FaultChoice, found: Discovery) -> set[str]:
+    """What can take over when ``choice`` takes its target out: the callers' other links,
+    the services they lead to, and those services' own links."""
+    if choice.on_link:
+        cut = [link for link in found.links if link.link == choice.target]
+    else:
+        cut = [link for link in found.links if link.target == choice.target]
+    names: set[str] = set()
+    for lost in cut:
+        for sibling in found.links:
+            if sibling.source != lost.source or sibling.link == lost.link or sibling.target is None:
+                continue
+            if sibling.target == lost.target:
+                continue
+            names |= {sibling.link, sibling.target}
+            names |= {link.link for link in found.links if link.source == sibling.target}
+    return names - {found.entrypoint}

@@ -1,0 +1,271 @@
+"""harness explore's logic without sockets: the fault space, the oracle's scenario and its
+judgement, shrinking's candidates, the comparison with a previous exploration, the matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.explore.oracle import Experiment, Verdict, experiment_scenario, judge, relative_ref
+from harness.explore.output import render_html, render_markdown
+from harness.explore.results import Exploration, FaultRecord, Outcome, regressions
+from harness.explore.shrink import candidates, needed_failures
+from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
+from harness.record import Judgement, RunRecord, ScenarioInfo, Status
+from harness.scenario.model import Scenario
+from harness.topology import load_topology
+
+TINY = Path("examples/tiny-target/topology.yaml")
+
+
+def _found() -> Discovery:
+    return Discovery(
+        links=[
+            LinkTraffic("gw-feed-a", "gw", "feed-a", 9000, http=True),
+            LinkTraffic("gw-feed-b", "gw", "feed-b", 5000, http=True),
+            LinkTraffic("feed-a-db", "feed-a", "db", 3000, http=False),
+            LinkTraffic("feed-b-db", "feed-b", "db", 2000, http=False),
+        ],
+        services=["gw", "feed-a", "feed-b", "db"],
+        endpoints=["feed"],
+        baseline_p95_ms={"feed": 80.0},
+        baseline_error_rate={"feed": 0.0},
+        entrypoint="gw",
+    )
+
+
+def test_singles_cover_every_link_and_service_worst_faults_first() -> None:
+    plan = singles(_found())
+    kinds = [(c.target, c.kind) for c in plan]
+    # the busiest link's down and blackhole come before any link's milder faults
+    assert kinds[:4] == [
+        ("gw-feed-a", "down"),
+        ("gw-feed-a", "blackhole"),
+        ("gw-feed-b", "down"),
+        ("gw-feed-b", "blackhole"),
+    ]
+    assert ("gw-feed-a", "http_corrupt") in kinds
+    assert ("feed-a-db", "http_corrupt") not in kinds  # not an HTTP service
+    assert ("gw", "kill") not in kinds  # the entrypoint: an outage by construction
+    assert ("db", "kill") in kinds
+    assert len(plan) == 4 * 5 + 2 * 2 + 3 * 2
+    latency = next(c for c in plan if c.kind == "latency")
+    assert latency.latency_ms == 400  # 5x the slowest baseline p95
+    assert next(c for c in plan if c.kind == "partial").toxicity == 0.5
+    assert len(singles(_found(), http_faults=False)) == 4 * 5 + 3 * 2
+
+
+def test_pairs_join_absorbed_faults_that_share_a_dependency() -> None:
+    found = _found()
+    a_down, b_down = FaultChoice("down", "gw-feed-a"), FaultChoice("down", "gw-feed-b")
+    db_kill = FaultChoice("kill", "db")
+    b_db = FaultChoice("down", "feed-b-db")
+    chosen = pairs(found, held=[a_down, b_down, b_db], degraded=[db_kill])
+    assert (a_down, b_down) in chosen  # region b took over from a: then b goes too
+    assert (a_down, b_db) in chosen  # ... or what region b depends on
+    assert (a_down, db_kill) not in chosen  # db is no fallback of region a
+    assert all(len({x.target for x in pair}) == 2 for pair in chosen)
+    assert len({frozenset(p) for p in chosen}) == len(chosen)  # no pair twice
+    every = 30 * 29 // 2
+    assert len(chosen) * 10 <= every
+    assert pairs(found, held=[], degraded=[]) == []
+
+
+def test_a_fault_renders_as_the_scenario_fault_an_engineer_writes() -> None:
+    assert FaultChoice("blackhole", "l").fault() == {
+        "type": "timeout",
+        "attributes": {"timeout": 0},
+        "link": "l",
+    }
+    assert FaultChoice("partial", "l", toxicity=0.5).fault()["toxicity"] == 0.5
+    assert FaultChoice("kill", "db").fault() == {"type": "kill", "service": "db"}
+    assert FaultChoice("latency", "l", latency_ms=800).weaker() == [
+        FaultChoice("latency", "l", latency_ms=400),
+        FaultChoice("latency", "l", latency_ms=800, toxicity=0.5),
+    ]
+    assert FaultChoice("down", "l").weaker() == []
+
+
+def test_an_experiment_is_a_valid_scenario_with_the_generic_checks() -> None:
+    topology = load_topology(TINY)
+    found = Discovery(
+        links=[LinkTraffic("api-store", "api", "store", 100, http=True)],
+        services=["api", "store"],
+        endpoints=["read", "write"],
+        baseline_p95_ms={"read": 40.0, "write": 5.0},
+        baseline_error_rate={"read": 0.0, "write": 0.02},
+        entrypoint="api",
+    )
+    experiment = Experiment((FaultChoice("down", "api-store"),), users=6, fault_s=5, after_s=6)
+    data = experiment_scenario(experiment, found, topology, "x-down")
+    scenario = Scenario.model_validate(data)
+    assert [p.name for p in scenario.phases] == ["before", "fault", "after"]
+    assert scenario.phases[1].faults[0].type == "down"
+    assert len(scenario.phases[1].expect) == 6  # error_rate, p95, wrong_answers x 2 endpoints
+    assert [i.name for i in scenario.invariants] == ["no_lost_notes"]
+    write_after = [e for e in data["phases"][2]["expect"] if e["endpoint"] == "write"]
+    assert write_after[0]["max"] == 0.03  # the baseline's own error rate + 1%
+    kept = experiment_scenario(
+        experiment, found, topology, "x-down", keep={"invariant: no_lost_notes"}
+    )
+    assert "expect" not in kept["phases"][1]
+    assert "expect" not in kept["phases"][2]
+    assert kept["invariants"] == ["no_lost_notes"]
+    assert "steady_state" not in kept
+    Scenario.model_validate(kept)
+
+
+def _record(*checks: Judgement, invariants: tuple[Judgement, ...] = ()) -> RunRecord:
+    return RunRecord(
+        run_id="r",
+        scenario=ScenarioInfo(name="x"),
+        topology="t",
+        profile="normal",
+        time_scale=1.0,
+        started_at=0.0,
+        status=Status.FAILED,
+        expectations=list(checks),
+        invariants=list(invariants),
+    )
+
+
+def _check(phase: str, name: str, passed: bool = False, measured: str = "9%") -> Judgement:
+    return Judgement(phase=phase, name=name, passed=passed, measured=measured, threshold="")
+
+
+@pytest.mark.parametrize(
+    ("checks", "invariants", "verdict", "broken"),
+    [
+        ([_check("fault", "error_rate feed", True)], [], Verdict.HELD, []),
+        ([_check("fault", "error_rate feed")], [], Verdict.DEGRADED, []),
+        (
+            [_check("fault", "wrong_answers feed")],
+            [],
+            Verdict.BROKEN,
+            ["fault: wrong_answers feed"],
+        ),
+        (
+            [_check("fault", "wrong_answers feed", measured="no request finished in the window")],
+            [],
+            Verdict.DEGRADED,
+            [],
+        ),
+        (
+            [_check("fault", "p95 feed within 5s")],
+            [],
+            Verdict.BROKEN,
+            ["fault: p95 feed within 5s"],
+        ),
+        ([_check("fault", "p95 play within 5s")], [], Verdict.DEGRADED, []),
+        (
+            [_check("after", "error_rate feed within 6s")],
+            [],
+            Verdict.BROKEN,
+            ["after: error_rate feed within 6s"],
+        ),
+        ([_check("steady state after (after, 2nd half)", "error_rate feed")], [], Verdict.HELD, []),
+        (
+            [_check("steady state before (before)", "error_rate feed")],
+            [],
+            Verdict.INCONCLUSIVE,
+            ["steady state before (before): error_rate feed"],
+        ),
+        (
+            [],
+            [_check("invariants", "no_lost_uploads")],
+            Verdict.BROKEN,
+            ["invariant: no_lost_uploads"],
+        ),
+    ],
+)
+def test_the_oracle_names_what_broke(
+    checks: list[Judgement], invariants: list[Judgement], verdict: Verdict, broken: list[str]
+) -> None:
+    judged = judge(_record(*checks, invariants=tuple(invariants)), critical={"feed"})
+    assert judged.verdict is verdict
+    if verdict is not Verdict.INCONCLUSIVE or broken:
+        assert judged.broken == broken
+
+
+def test_an_errored_run_is_inconclusive_not_a_finding() -> None:
+    record = _record()
+    record.status, record.reason = Status.ERRORED, "cannot start the platform"
+    assert judge(record, set()).verdict is Verdict.INCONCLUSIVE
+
+
+def test_shrinking_tries_fewer_faults_then_shorter_fewer_users_and_weaker() -> None:
+    a = FaultChoice("latency", "l", latency_ms=800)
+    b = FaultChoice("kill", "db")
+    tried = candidates(Experiment((a, b), users=8, fault_s=10))
+    assert [t.faults for t in tried[:2]] == [(a,), (b,)]
+    assert tried[2].fault_s == 5
+    assert tried[3].users == 4
+    assert tried[4].faults[0].latency_ms == 400
+    assert candidates(Experiment((b,), users=2, fault_s=4)) == []  # nothing smaller left
+    assert needed_failures(10) == 9
+    assert needed_failures(3) == 3
+
+
+def _outcome(label: str, verdict: str, broken: list[str] | None = None) -> Outcome:
+    target, kind = label.split(" ")
+    fault = FaultRecord(kind=kind, target=target, label=kind)
+    return Outcome(
+        faults=[fault], label=label, verdict=verdict, broken=broken or [], seconds=20, run_dir="r"
+    )
+
+
+def _exploration(*outcomes: Outcome) -> Exploration:
+    return Exploration(
+        topology="t",
+        stack="default",
+        profile="normal",
+        defects=[],
+        seed=1,
+        depth=1,
+        budget_s=60,
+        outcomes=list(outcomes),
+        planned=len(outcomes),
+    )
+
+
+def test_a_comparison_lists_what_broke_that_did_not_before() -> None:
+    before = _exploration(
+        _outcome("db kill", "degraded"),
+        _outcome("l down", "broken", ["invariant: a"]),
+        _outcome("m down", "broken", ["invariant: a"]),
+    )
+    now = _exploration(
+        _outcome("db kill", "broken", ["after: p95 feed within 6s"]),
+        _outcome("l down", "broken", ["invariant: a"]),  # the same: not a regression
+        _outcome("m down", "broken", ["invariant: a", "invariant: b"]),
+        _outcome("n kill", "broken", ["invariant: c"]),
+        _outcome("o kill", "held"),
+    )
+    assert regressions(before, now) == [
+        "db kill: broken (after: p95 feed within 6s); degraded before",
+        "m down: newly broken invariant: b",
+        "n kill: broken (invariant: c); not run before",
+    ]
+    assert regressions(now, now) == []
+
+
+def test_the_matrix_has_a_row_per_dependency_and_names_each_property() -> None:
+    result = _exploration(
+        _outcome("l down", "broken", ["invariant: a"]),
+        _outcome("l latency", "held"),
+        _outcome("db kill", "degraded"),
+    )
+    text = render_markdown(result)
+    assert "| dependency | down | latency | kill |" in text
+    assert "| l | broken: invariant: a | held |  |" in text
+    assert "was not shrunk: the budget ran out first" in text
+    page = render_html(result)
+    assert "<script" not in page
+    assert "broken: invariant: a" in page
+
+
+def test_an_emitted_scenario_names_its_topology_relative_to_itself(tmp_path: Path) -> None:
+    topology = load_topology(TINY)
+    assert relative_ref(topology, Path("examples/tiny-target/scenarios")) == "../topology.yaml"
+    assert relative_ref(topology, Path("/")) == str(TINY.resolve())
