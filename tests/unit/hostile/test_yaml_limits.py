@@ -88,7 +88,10 @@ def test_the_cli_refuses_a_bomb_quickly_with_exit_2(tmp_path: Path, command: str
     reference = time.monotonic() - started
     started = time.monotonic()
     code, output, peak_mb = _measured([command, str(bomb), str(deep)], tmp_path)
-    assert time.monotonic() - started < reference + 3, f"reference {reference:.1f} s"
+    # An expanded bomb takes minutes and gigabytes; the bound only has to tell that from a
+    # refusal on a busy CI machine (4.1 s against a 1.1 s reference was seen under load: run
+    # imports more than validate does)
+    assert time.monotonic() - started < 2 * reference + 10, f"reference {reference:.1f} s"
     assert peak_mb < 200, f"{peak_mb:.0f} MB"
     assert "Traceback" not in output
     if command == "list":  # list shows them as invalid and goes on
