@@ -201,6 +201,9 @@ class Explorer:
             data["stack"] = self.topology.stack
         return self._scenario(data, where / f"{name}.yaml")
 
+    def _thin(self) -> set[str]:
+        return self.found.thin() if self.found is not None else set()
+
     def judge(
         self, experiment: Experiment, seed: int, keep: set[str] | None = None
     ) -> tuple[Judged, float, str]:
@@ -210,14 +213,14 @@ class Explorer:
         scenario = self.experiment_scenario(experiment, name, where, keep)
         began = time.monotonic()
         record = self._run(scenario, seed)
-        judged = oracle.judge(record, set(self.topology.critical))
+        judged = oracle.judge(record, set(self.topology.critical), self._thin())
         if judged.verdict is Verdict.INCONCLUSIVE:  # not steady before the fault: once more
             self.say(
                 f"  not steady before the fault ({judged.broken[0]}): platform restarted, again"
             )
             self._down()
             record = self._run(scenario, seed)
-            judged = oracle.judge(record, set(self.topology.critical))
+            judged = oracle.judge(record, set(self.topology.critical), self._thin())
         return judged, time.monotonic() - began, str(self.options.out / "runs")
 
     # -- the phases ---------------------------------------------------------------------------
@@ -275,7 +278,7 @@ class Explorer:
     def experiment(self, faults: tuple[FaultChoice, ...]) -> Experiment:
         users = self.options.users or (self.topology.load.users if self.topology.load else 10)
         fault_s = self.options.fault_s
-        return Experiment(faults, users, fault_s=fault_s, after_s=max(6.0, round(1.2 * fault_s)))
+        return Experiment(faults, users, fault_s=fault_s, after_s=max(8.0, round(1.5 * fault_s)))
 
     def reserve(self) -> float:
         """Budget kept for shrinking and confirming what was found so far: the search stops
@@ -334,10 +337,11 @@ class Explorer:
         done: list[tuple[tuple[FaultChoice, ...], Judged]] = []
         for index, faults in enumerate(plan, 1):
             experiment = self.experiment(faults)
-            if self.left() - self.reserve() < experiment.duration_s + RUN_OVERHEAD_S:
+            reserve = self.reserve()
+            if self.left() - reserve < experiment.duration_s + RUN_OVERHEAD_S:
+                why = "kept for shrinking what was found" if reserve else "too short for one more"
                 self.say(
-                    f"budget: {len(plan) - index + 1} experiments not run (the time left is"
-                    " kept for shrinking what was found)"
+                    f"budget: {len(plan) - index + 1} experiments not run (the time left is {why})"
                 )
                 break
             judged, seconds, runs = self.judge(experiment, self.options.seed)
@@ -373,9 +377,6 @@ class Explorer:
             seen.add(frozenset(outcome.broken))
             faults = tuple(_choice(f) for f in outcome.faults)
             finding = shrink(self, self.experiment(faults), set(outcome.broken), outcome.label)
-            if finding is None:
-                self.say(f"budget: {outcome.label} not shrunk (out of time)")
-                break
             self.result.findings.append(finding)
             write_outputs(self.options.out, self.result)
 
@@ -458,9 +459,12 @@ def _discovery(
         endpoints.setdefault(sample.endpoint, []).append(sample)
     p95: dict[str, float] = {}
     errors: dict[str, float] = {}
+    rate: dict[str, float] = {}
+    span = (max(s.t for s in samples) - min(s.t for s in samples) + 1) if samples else 1
     for endpoint, rows in sorted(endpoints.items()):
         latencies = sorted(x for row in rows for x in row.latencies_ms)
         total = sum(row.n for row in rows)
+        rate[endpoint] = total / span
         p95[endpoint] = latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0.0
         errors[endpoint] = sum(row.errors for row in rows) / total if total else 0.0
     links: list[LinkTraffic] = []
@@ -483,6 +487,7 @@ def _discovery(
         endpoints=sorted(endpoints),
         baseline_p95_ms=p95,
         baseline_error_rate=errors,
+        rate_per_s=rate,
         entrypoint=topology.entrypoint,
         unused_links=unused,
     )

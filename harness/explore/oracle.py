@@ -39,6 +39,7 @@ RECOVERED_ERROR_SLACK = 0.01  # after healing: the baseline's error rate plus th
 FAULT_P95 = "5x baseline + 500ms"
 RECOVERED_P95 = "3x baseline + 250ms"
 CRITICAL_P95 = "3x baseline + 250ms"
+HONESTY_CHECKS = ("false green", "time to acknowledge")
 
 
 class Verdict(enum.StrEnum):
@@ -116,11 +117,17 @@ def experiment_scenario(
     fault_checks: list[dict[str, Any]] = []
     after_checks: list[dict[str, Any]] = []
     settle = _seconds(round(experiment.after_s / 2, 1))
+    thin = found.thin()
     for endpoint in found.endpoints:
         base_errors = found.baseline_error_rate.get(endpoint, 0.0)
+        fault_p95, after_p95 = FAULT_P95, RECOVERED_P95
+        if endpoint in thin:  # its own before phase may see no request: the discovery's p95
+            base_s = found.baseline_p95_ms.get(endpoint, 0.0) / 1000
+            fault_p95 = _seconds(round(5 * base_s + 0.5, 3))
+            after_p95 = _seconds(round(3 * base_s + 0.25, 3))
         fault_checks += [
             {"metric": "error_rate", "endpoint": endpoint, "max": DEGRADED_ERROR_RATE},
-            {"metric": "p95", "endpoint": endpoint, "max": FAULT_P95},
+            {"metric": "p95", "endpoint": endpoint, "max": fault_p95},
             {"metric": "wrong_answers", "endpoint": endpoint, "max": 0},
         ]
         after_checks += [
@@ -130,7 +137,7 @@ def experiment_scenario(
                 "max": round(base_errors + RECOVERED_ERROR_SLACK, 4),
                 "within": settle,
             },
-            {"metric": "p95", "endpoint": endpoint, "max": RECOVERED_P95, "within": settle},
+            {"metric": "p95", "endpoint": endpoint, "max": after_p95, "within": settle},
         ]
     for endpoint, bounds in topology.critical.items():
         if endpoint in found.endpoints:
@@ -177,10 +184,12 @@ def experiment_scenario(
         "phases": phases,
         "invariants": [n for n in topology.invariants if keep is None or f"invariant: {n}" in keep],
     }
+    thin = found.thin()
     if keep is None:  # the run's own steady state (before, and the end of after) is judged too
         scenario["steady_state"] = [
             {"metric": "error_rate", "endpoint": e, "max": round(r + RECOVERED_ERROR_SLACK, 4)}
             for e, r in found.baseline_error_rate.items()
+            if e not in thin
         ]
     if (
         topology.status_page is not None
@@ -209,11 +218,13 @@ def _name(check: dict[str, Any]) -> str:
     return name
 
 
-def judge(record: RunRecord, critical: set[str]) -> Judged:
+def judge(record: RunRecord, critical: set[str], thin: set[str] | None = None) -> Judged:
     """Held, degraded or broken, from the run's judgements. Broken: an invariant, a wrong
     answer, a critical endpoint out of its bounds, no recovery after healing, or the status
-    page telling users something else than what they saw. Degraded: any other endpoint out
-    of its fault-phase bound. A run that was not steady before the fault is inconclusive."""
+    page hiding what users saw (green through an SLI breach, an incident never opened).
+    Degraded: any other endpoint out of its fault-phase bound. A run that was not steady
+    before the fault is inconclusive. ``thin`` endpoints (too quiet for a short window) are
+    not judged on a window where no request of theirs finished: that is chance."""
     if record.status in (Status.ERRORED, Status.ABORTED):
         return Judged(Verdict.INCONCLUSIVE, [record.reason or record.status.value], [])
     broken: list[str] = []
@@ -221,9 +232,13 @@ def judge(record: RunRecord, critical: set[str]) -> Judged:
     for check in record.expectations:
         if check.passed or check.phase.startswith("steady state after"):
             continue  # the after phase's own checks judge recovery, on the same window
+        endpoint = check.name.split(" ")[1] if " " in check.name else ""
+        if check.measured == NO_REQUESTS and endpoint in (thin or set()):
+            continue
+        if NO_REQUESTS in check.threshold:  # relative to a baseline that saw no request
+            continue
         if check.phase.startswith("steady state before"):
             return Judged(Verdict.INCONCLUSIVE, [f"{check.phase}: {check.name}"], [])
-        endpoint = check.name.split(" ")[1] if " " in check.name else ""
         # a wrong answer is one given (a success the user found wrong); no answer at all
         # (every request hung through the phase) is the endpoint degraded, not wrong
         wrong = check.name.startswith("wrong_answers") and check.measured != NO_REQUESTS
@@ -235,7 +250,13 @@ def judge(record: RunRecord, critical: set[str]) -> Judged:
         else:
             broken.append(f"{check.phase}: {check.name}")
     broken += [f"invariant: {c.name}" for c in record.invariants if not c.passed]
-    broken += [f"communication: {c.name}" for c in record.communication if not c.passed]
+    # the page hiding an outage breaks users' trust; a page more cautious than the SLIs (an
+    # incident naming a component whose figures held, a stale feed called degraded) does not
+    broken += [
+        f"communication: {c.name}"
+        for c in record.communication
+        if not c.passed and c.name.startswith(HONESTY_CHECKS)
+    ]
     if broken:
         return Judged(Verdict.BROKEN, broken, degraded)
     return Judged(Verdict.DEGRADED if degraded else Verdict.HELD, [], degraded)

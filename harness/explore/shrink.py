@@ -8,8 +8,9 @@
       -> confirmed by ``reruns`` seeded re-runs of the minimal one (seed, seed+1, ...): it
          must fail at least 90% of them; stopped early once that is decided
       -> the minimal scenario YAML in OUT/scenarios (valid for `harness run`)
-Every step is charged to the exploration's budget; out of time, the smallest found so far
-is the one confirmed (None: not even the confirmation fits).
+Every step is charged to the exploration's budget: a candidate is tried only if its
+confirmation still fits after it; out of time, the smallest found so far is confirmed by the
+re-runs that fit, and emitted even with none (its finding says so).
 """
 
 from __future__ import annotations
@@ -52,9 +53,7 @@ def candidates(experiment: Experiment) -> list[Experiment]:
     return out
 
 
-def shrink(
-    explorer: Explorer, experiment: Experiment, broken: set[str], label: str
-) -> Finding | None:
+def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: str) -> Finding:
     seed = explorer.options.seed
     reruns = explorer.options.reruns
     runs = 0
@@ -64,10 +63,9 @@ def shrink(
     while progress:
         progress = False
         for candidate in candidates(current):
-            if not explorer.affords(candidate) or explorer.left() < _confirm_cost(
-                candidate, reruns
-            ):
-                break
+            cost = candidate.duration_s + _overhead()
+            if explorer.left() - cost < _confirm_cost(candidate, reruns):
+                continue  # trying it would leave no time to confirm it (a cheaper one may fit)
             judged, _, _ = explorer.judge(candidate, seed, keep=broken)
             runs += 1
             still = judged.verdict is Verdict.BROKEN and bool(set(judged.broken) & broken)
@@ -79,29 +77,37 @@ def shrink(
                 current = candidate
                 progress = True
                 break
-    if explorer.left() < _confirm_cost(current, reruns):
-        return None
+    # as many seeded re-runs as the budget allows, up to --reruns (none: emitted unconfirmed)
+    fit = min(reruns, int(explorer.left() // (current.duration_s + _overhead())))
     failed = passed = 0
-    need = needed_failures(reruns)
-    for attempt in range(reruns):
+    need = needed_failures(fit) if fit else 0
+    for attempt in range(fit):
         judged, _, _ = explorer.judge(current, seed + attempt, keep=broken)
         runs += 1
         if judged.verdict is Verdict.BROKEN:
             failed += 1
         else:
             passed += 1
-        if failed >= need or passed > reruns - need:
+        if failed >= need or passed > fit - need:
             break
     done = failed + passed
+    if not done:
+        verdict = "not confirmed: no time left for a re-run"
+    else:
+        verdict = f"failed {failed} of {done} seeded re-runs"
+        verdict += f" (the budget allowed {fit} of {reruns})" if fit < reruns else ""
+        verdict += "" if failed >= need else ": not reproducible at 90%"
     explorer.say(
-        f"  minimal: {current.label}, {current.fault_s:g} s, {current.users} users;"
-        f" failed {failed} of {done} seeded re-runs"
-        + ("" if failed >= need else f" (not reproducible: needs {need} of {reruns})")
+        f"  minimal: {current.label}, {current.fault_s:g} s, {current.users} users; {verdict}"
     )
     return explorer.emit(current, broken, label, failed, done, runs)
 
 
-def _confirm_cost(experiment: Experiment, reruns: int) -> float:
+def _overhead() -> float:
     from harness.explore.explorer import RUN_OVERHEAD_S
 
-    return needed_failures(reruns) * (experiment.duration_s + RUN_OVERHEAD_S)
+    return RUN_OVERHEAD_S
+
+
+def _confirm_cost(experiment: Experiment, reruns: int) -> float:
+    return needed_failures(reruns) * (experiment.duration_s + _overhead())

@@ -34,6 +34,7 @@ HTTP_FAULTS: tuple[LinkFault, ...] = ("http_abort", "http_corrupt")
 SERVICE_FAULTS: tuple[ServiceFault, ...] = ("kill", "pause")
 MIN_LATENCY_MS = 200
 MAX_LATENCY_MS = 3000
+THIN_WINDOW_S = 3.0  # the shortest window a check is judged on (the before phase)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +116,12 @@ class Discovery:
     baseline_error_rate: dict[str, float]
     entrypoint: str
     unused_links: list[str] = dataclasses.field(default_factory=list)
+    rate_per_s: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def thin(self, window_s: float = THIN_WINDOW_S) -> set[str]:
+        """Endpoints too quiet to judge on a short window: fewer than 5 requests expected in
+        ``window_s`` (an empty window there is chance, not a hung endpoint)."""
+        return {e for e in self.endpoints if self.rate_per_s.get(e, 0.0) * window_s < 5}
 
     @property
     def latency_ms(self) -> int:

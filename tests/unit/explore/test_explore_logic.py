@@ -269,3 +269,34 @@ def test_an_emitted_scenario_names_its_topology_relative_to_itself(tmp_path: Pat
     topology = load_topology(TINY)
     assert relative_ref(topology, Path("examples/tiny-target/scenarios")) == "../topology.yaml"
     assert relative_ref(topology, Path("/")) == str(TINY.resolve())
+
+
+def test_a_quiet_endpoint_with_no_request_in_a_window_is_not_judged_on_it() -> None:
+    empty = "no request finished in the window"
+    quiet = [
+        _check("steady state before (before)", "error_rate my_videos", measured=empty),
+        _check("after", "error_rate my_videos within 6s", measured=empty),
+    ]
+    assert judge(_record(*quiet), set(), thin={"my_videos"}).verdict is Verdict.HELD
+    # a busy endpoint with nothing finished after healing is hung: not recovered
+    hung = judge(_record(quiet[1]), set(), thin=set())
+    assert hung.broken == ["after: error_rate my_videos within 6s"]
+    found = _found()
+    found.rate_per_s = {"feed": 1.0}
+    assert found.thin() == {"feed"}  # 3 expected in 3 s
+    found.rate_per_s = {"feed": 2.0}
+    assert found.thin() == set()
+
+
+def test_only_a_page_that_hides_an_outage_breaks_honesty() -> None:
+    record = _record()
+    record.communication = [
+        _check("communication", "right component feed"),  # more cautious than the SLIs
+        _check("communication", "false alarm feed"),
+        _check("communication", "false green search"),
+        _check("communication", "time to acknowledge search"),
+    ]
+    assert judge(record, set()).broken == [
+        "communication: false green search",
+        "communication: time to acknowledge search",
+    ]
