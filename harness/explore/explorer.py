@@ -76,7 +76,7 @@ class _QuietView(PlainView):
         super().__init__(self._file)
 
     def close(self) -> None:
-        self._file.flush()
+        self._file.close()
 
 
 class Explorer:
@@ -88,7 +88,9 @@ class Explorer:
         self.cache = TopologyCache()
         self.view = _QuietView(options.out / "explore.log")
         self.platform: Platform | None = None
-        self.counter = itertools.count(1)
+        self.counter = itertools.count(1)  # runs (their directories)
+        self.names = itertools.count(1)  # experiment files
+        self.last_run_dir = options.out / "runs"
         self.result = Exploration(
             topology=str(self.topology.path),
             stack=self.topology.stack,
@@ -155,6 +157,9 @@ class Explorer:
     # -- one run ------------------------------------------------------------------------------
 
     def _scenario(self, data: dict[str, Any], path: Path) -> Scenario:
+        """Written, then read back through the loader every scenario goes through."""
+        if self.topology.stack != DEFAULT_STACK:  # what it names may live on that stack only
+            data["stack"] = self.topology.stack
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_yaml(data), encoding="utf-8")
         scenario, problems = load_scenario(path, self.topology.path, self.cache)
@@ -178,6 +183,7 @@ class Explorer:
             self.view,
         )
         record = run_scenario(scenario, context)
+        self.last_run_dir = context.run_dir
         context.run_dir.mkdir(parents=True, exist_ok=True)  # what was judged, to look into
         (context.run_dir / "record.json").write_text(record.model_dump_json(indent=1), "utf-8")
         return record
@@ -197,8 +203,6 @@ class Explorer:
         data = oracle.experiment_scenario(
             experiment, self.found, self.topology, name, keep, self._ref(where), description
         )
-        if self.topology.stack != DEFAULT_STACK:
-            data["stack"] = self.topology.stack
         return self._scenario(data, where / f"{name}.yaml")
 
     def _thin(self) -> set[str]:
@@ -209,7 +213,7 @@ class Explorer:
     ) -> tuple[Judged, float, str]:
         """Run the experiment (all checks, or only ``keep``) once; its verdict."""
         where = self.options.out / ("experiments" if keep is None else "shrinking")
-        name = f"x{next(_names):04d}-{experiment.slug}"
+        name = f"x{next(self.names):04d}-{experiment.slug}"
         scenario = self.experiment_scenario(experiment, name, where, keep)
         began = time.monotonic()
         record = self._run(scenario, seed)
@@ -221,7 +225,7 @@ class Explorer:
             self._down()
             record = self._run(scenario, seed)
             judged = oracle.judge(record, set(self.topology.critical), self._thin())
-        return judged, time.monotonic() - began, str(self.options.out / "runs")
+        return judged, time.monotonic() - began, str(self.last_run_dir)
 
     # -- the phases ---------------------------------------------------------------------------
 
@@ -231,8 +235,6 @@ class Explorer:
         before = self._bytes()
         data = oracle.discovery_scenario(self.topology, users, DISCOVER_S)
         data["topology"] = self._ref(self.options.out / "experiments")
-        if self.topology.stack != DEFAULT_STACK:
-            data["stack"] = self.topology.stack
         scenario = self._scenario(data, self.options.out / "experiments" / "discover.yaml")
         record = self._run(scenario, self.options.seed)
         after = self._bytes()
@@ -411,9 +413,6 @@ class Explorer:
             reruns=reruns,
             runs_used=runs_used,
         )
-
-
-_names = itertools.count(1)
 
 
 def _yaml(data: dict[str, Any]) -> str:
