@@ -46,9 +46,9 @@ def cli() -> None:
 @click.option(
     "--loop",
     type=click.Choice(["asyncio", "uvloop"]),
-    default="asyncio",
+    default="uvloop",
     show_default=True,
-    help="Event loop (uvloop must be installed).",
+    help="Event loop: uvloop accepts and forwards faster; toxic timers are as precise on both.",
 )
 def proxy(host: str, port: int, config: Path | None, seed: int | None, loop: str) -> None:
     """Run the embedded Toxiproxy-compatible proxy until SIGINT/SIGTERM.
@@ -76,7 +76,7 @@ def bench() -> None:
 
 @bench.command("proxy")
 @click.option(
-    "--loop", type=click.Choice(["asyncio", "uvloop"]), default="asyncio", show_default=True
+    "--loop", type=click.Choice(["asyncio", "uvloop"]), default="uvloop", show_default=True
 )
 @click.option(
     "--reference-url",

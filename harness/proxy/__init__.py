@@ -1,4 +1,4 @@
-"""An embedded, Toxiproxy-compatible fault proxy: asyncio, speaking Toxiproxy's HTTP API.
+"""An embedded, Toxiproxy-compatible fault proxy: asyncio on uvloop, speaking Toxiproxy's API.
 
 It imports nothing else of the harness, so a real Toxiproxy server can replace it.
 
@@ -14,8 +14,9 @@ It imports nothing else of the harness, so a real Toxiproxy server can replace i
          connection an HTTP layer (exchange.py, framing by http1.py) first in both links'
          lines, which asks them about every request
 
-Run it with ``harness proxy`` (an asyncio loop on selector.py's microsecond timer waits, or
-uvloop) or embed ``ProxyServer`` in an event loop.
+Toxic timers (latency, bandwidth, slicer...) wait on a timerfd (timers.py), microsecond-precise
+on any loop. Run it with ``harness proxy`` (on uvloop; ``--loop asyncio`` for asyncio's own) or
+embed ``ProxyServer`` in an event loop.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from harness.proxy.api import create_api
 from harness.proxy.collection import ProxyCollection, ProxySpec
 from harness.proxy.errors import ApiError, ConfigFileError
 from harness.proxy.metrics import ProxyMetrics
-from harness.proxy.selector import precise_loop
 from harness.proxy.server import split_host_port
 from harness.proxy.stream import calibrate_timer_lead
 
@@ -178,11 +177,12 @@ def run_proxy(
     seed: int | None = None,
     version: str = "git",
     announce: bool = True,
-    loop: str = "asyncio",
+    loop: str = "uvloop",
 ) -> None:
     """Serve in the foreground until SIGINT or SIGTERM; raises ConfigFileError/ApiBindError.
 
-    ``loop="uvloop"`` runs on uvloop (measured by ``harness bench proxy``; see README).
+    ``loop="asyncio"`` runs on asyncio's own loop (slower to accept and forward, as
+    ``harness bench proxy --loop asyncio`` shows; toxic timers are as precise: timers.py).
     """
     specs = load_config(config) if config is not None else None
     if specs:
@@ -198,8 +198,7 @@ def run_proxy(
 
         uvloop.run(main)
     else:
-        with asyncio.Runner(loop_factory=precise_loop) as runner:
-            runner.run(main)
+        asyncio.run(main)
 
 
 async def _serve_until_signal(

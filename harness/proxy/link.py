@@ -33,6 +33,7 @@ from harness.proxy.stream import (
     Direction,
     Interrupt,
 )
+from harness.proxy.timers import monotonic
 from harness.proxy.toxics.base import (
     Buffered,
     CleansUp,
@@ -291,7 +292,6 @@ class Link:
             self._source.sink = None
 
     async def _read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while not self._park():
                 data = await self._source.read(FAST_READ_SIZE if self._input is None else READ_SIZE)
@@ -299,7 +299,7 @@ class Link:
                     break
                 self.received_bytes += len(data)
                 if self._input is not None:
-                    await self._input.put(Chunk(data, loop.time()))
+                    await self._input.put(Chunk(data, monotonic()))
                 else:
                     self._dest.write(data)
                     self.sent_bytes += len(data)

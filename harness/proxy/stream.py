@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
+
+from harness.proxy.timers import call_later, monotonic
 
 __all__ = [
     "EOF",
@@ -31,11 +32,9 @@ FAST_READ_SIZE: Final = 256 * 1024
 class _TimerLead:
     """How early to start a toxic's timer so that it fires on time.
 
-    The event loop wakes late by a steady amount: the wake-up itself (tens of microseconds on
-    the proxy's own selector, selector.py, whose timed waits are microsecond-precise), plus up
-    to a millisecond on uvloop or a plain asyncio loop (their timeouts are whole milliseconds,
-    rounded up). ``calibrate_timer_lead`` measures it once at start-up so that a 100 ms
-    latency toxic adds 100 ms, not 101.
+    A toxic's timer (timers.py: a timerfd, microsecond-precise) still wakes the loop late by
+    a steady few tens of microseconds: the wake-up itself. ``calibrate_timer_lead`` measures
+    it once at start-up so that a 100 ms latency toxic adds 100 ms, not 100.05.
     """
 
     seconds = 0.0
@@ -48,11 +47,12 @@ async def calibrate_timer_lead(samples: int = 25) -> float:
     not rounded up), stepping evenly so the calibration itself is deterministic.
     """
     late = []
+    interrupt = Interrupt()
     for index in range(samples):
         probe_s = 0.002 + 0.004 * index / samples + 0.00037 * (index % 3)
-        start = time.perf_counter()  # uvloop's loop.time() only ticks in milliseconds
-        await asyncio.sleep(probe_s)
-        late.append(time.perf_counter() - start - probe_s)
+        start = monotonic()
+        await interrupt.sleep(probe_s)
+        late.append(monotonic() - start - probe_s)
     late.sort()
     _TimerLead.seconds = min(max(late[len(late) // 2], 0.0), 0.002)
     return _TimerLead.seconds
@@ -78,7 +78,7 @@ def parse_direction(text: str) -> Direction | None:
 
 @dataclass(slots=True)
 class Chunk:
-    """Bytes from one read of a source socket, and when they were read (loop time, seconds).
+    """Bytes from one read of a source socket, and when they were read (``timers.monotonic``).
 
     ``received_at`` moves forward as latency toxics hold the chunk, so stacked latencies add up.
     """
@@ -136,9 +136,8 @@ class Interrupt:
             return False
         if seconds <= 0:
             return True
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        handle = loop.call_later(max(seconds - _TimerLead.seconds, 0), _resolve, waiter)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        handle = call_later(max(seconds - _TimerLead.seconds, 0), _resolve, waiter)
         try:
             await self.park(waiter)
         finally:
@@ -219,7 +218,7 @@ class Channel:
         """The next item; INTERRUPTED when the interrupt comes first, TIMED_OUT when
         ``timeout_s`` passes first. In both cases nothing is taken from the channel."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout_s is None else loop.time() + timeout_s
+        deadline = None if timeout_s is None else monotonic() + timeout_s
         while True:
             if interrupt.is_set:
                 return INTERRUPTED
@@ -227,10 +226,12 @@ class Channel:
                 item = self._items.popleft()
                 self._wake_putter()
                 return item
-            if deadline is not None and loop.time() >= deadline:
+            if deadline is not None and monotonic() >= deadline:
                 return TIMED_OUT
             waiter: asyncio.Future[None] = loop.create_future()
-            handle = None if deadline is None else loop.call_at(deadline, _resolve, waiter)
+            handle = (
+                None if deadline is None else call_later(deadline - monotonic(), _resolve, waiter)
+            )
             self._getter = waiter
             try:
                 await interrupt.park(waiter)

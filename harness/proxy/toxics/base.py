@@ -12,12 +12,12 @@ toxic's own file ever branches on its type:
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import random
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from harness.proxy.stream import EOF, INTERRUPTED, TIMED_OUT, Channel, Chunk, Interrupt, Item
+from harness.proxy.timers import monotonic
 from harness.proxy.wire import json_kind
 
 __all__ = [
@@ -140,7 +140,7 @@ class ToxicStub:
         self.state: object | None = None
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return monotonic()
 
     async def recv(self, timeout_s: float | None = None) -> Item:
         """The next chunk, EOF, INTERRUPTED or (with ``timeout_s``) TIMED_OUT."""

@@ -61,7 +61,7 @@ def test_bench_measures_a_reference_in_the_same_rounds_and_removes_its_proxies(
     result = _bench(*SMALL, "--reference-url", reference_url)
     assert result.returncode == 0, result.stderr
     header = next(line for line in result.stdout.splitlines() if line.startswith("metric"))
-    assert header.split()[1:5] == ["direct", "proxy", "(asyncio)", "toxiproxy"]
+    assert header.split()[1:5] == ["direct", "proxy", "(uvloop)", "toxiproxy"]
     assert "round 2/2" in result.stdout
     assert ">= 1.5x toxiproxy" in result.stdout
     assert "<= toxiproxy + 0.02 ms" in result.stdout
