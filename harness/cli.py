@@ -439,6 +439,24 @@ def run(
     help="Users of the load (default: the topology's).",
 )
 @click.option(
+    "--faults",
+    "kinds",
+    default="",
+    metavar="KIND[,KIND]",
+    callback=lambda _ctx, _param, value: _fault_kinds(value),
+    help="Only these fault kinds (default: all): down, kill, blackhole, pause, latency,"
+    " http_corrupt, http_abort, reset_peer, partial.",
+)
+@click.option(
+    "--stop-after",
+    "stop_after",
+    type=click.IntRange(1, 1000),
+    default=None,
+    metavar="N",
+    help="Stop searching once N distinct properties broke (then shrink them): a gate that"
+    " needs one failure, not the whole matrix.",
+)
+@click.option(
     "--fault-duration",
     "fault_s",
     default="10s",
@@ -461,6 +479,8 @@ def explore(
     baseline: Path | None,
     reruns: int,
     users: int | None,
+    kinds: tuple[str, ...],
+    stop_after: int | None,
     fault_s: float,
     profile: str | None,
     defects: tuple[str, ...],
@@ -498,6 +518,8 @@ def explore(
         users=users,
         reruns=reruns,
         fault_s=fault_s,
+        stop_after=stop_after,
+        kinds=kinds,
         toxiproxy_url=_toxiproxy_url(),
     )
     result = Explorer(options, _say).run()
@@ -987,6 +1009,19 @@ def _duration(value: str, option: str) -> float:
     if seconds <= 0:
         raise click.BadParameter(f"{value!r}: must be more than 0")
     return seconds
+
+
+def _fault_kinds(value: str) -> tuple[str, ...]:
+    """--faults down,kill -> ("down", "kill"), each a kind explore knows."""
+    from harness.explore.space import SEARCH_ORDER
+
+    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in SEARCH_ORDER]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown fault kind {', '.join(unknown)}: choose from {', '.join(SEARCH_ORDER)}"
+        )
+    return kinds
 
 
 def _profile(topology: Any, profile: str | None, defects: tuple[str, ...] = ()) -> str:

@@ -64,6 +64,8 @@ class ExploreOptions:
     users: int | None = None  # default: the topology's load
     reruns: int = 10  # seeded re-runs a minimal scenario must fail (at least 90% of them)
     fault_s: float = 10.0
+    stop_after: int | None = None  # distinct broken property sets, then the search ends
+    kinds: tuple[str, ...] = ()  # the fault kinds to try (empty: every kind)
     toxiproxy_url: str | None = None  # a Toxiproxy server instead of the embedded proxy
 
 
@@ -285,18 +287,20 @@ class Explorer:
     def reserve(self) -> float:
         """Budget kept for shrinking and confirming what was found so far: the search stops
         early rather than leave a finding without its minimal scenario."""
-        distinct = {frozenset(o.broken) for o in self.result.outcomes if o.verdict == "broken"}
         per = (needed_failures(self.options.reruns) + 2) * (
             self.experiment(()).duration_s + RUN_OVERHEAD_S
         )
-        return len(distinct) * per
+        return self._distinct_broken() * per
+
+    def _distinct_broken(self) -> int:
+        return len({frozenset(o.broken) for o in self.result.outcomes if o.verdict == "broken"})
 
     def run(self) -> Exploration:
         out = self.options.out
         try:
             self._up()
             found = self.discover()
-            plan = singles(found, http_faults=_http_faults(self._up()))
+            plan = singles(found, _http_faults(self._up()), self.options.kinds)
             self.result.planned = len(plan)
             self.say(
                 f"plan: {len(plan)} single faults ({len(found.links)} links x their faults,"
@@ -304,7 +308,7 @@ class Explorer:
                 f" budget {_clock(self.left())} left"
             )
             outcomes = self._search([(c,) for c in plan])
-            if self.options.depth >= 2 and not self._out_of_time(plan):
+            if self.options.depth >= 2 and not self._search_ended_early(plan):
                 held = [o[0][0] for o in outcomes if o[1].verdict is Verdict.HELD]
                 degraded = [o[0][0] for o in outcomes if o[1].verdict is Verdict.DEGRADED]
                 broke = {o[0][0] for o in outcomes if o[1].verdict is Verdict.BROKEN}
@@ -330,7 +334,8 @@ class Explorer:
                 write_outputs(out, self.result)
         return self.result
 
-    def _out_of_time(self, plan: list[FaultChoice]) -> bool:
+    def _search_ended_early(self, plan: list[FaultChoice]) -> bool:
+        """Out of time, or --stop-after reached: no pairs then."""
         return len(self.result.outcomes) < len(plan)
 
     def _search(
@@ -338,6 +343,10 @@ class Explorer:
     ) -> list[tuple[tuple[FaultChoice, ...], Judged]]:
         done: list[tuple[tuple[FaultChoice, ...], Judged]] = []
         for index, faults in enumerate(plan, 1):
+            stop_after = self.options.stop_after
+            if stop_after is not None and self._distinct_broken() >= stop_after:
+                self.say(f"--stop-after {stop_after}: {len(plan) - index + 1} experiments not run")
+                break
             experiment = self.experiment(faults)
             reserve = self.reserve()
             if self.left() - reserve < experiment.duration_s + RUN_OVERHEAD_S:
@@ -489,4 +498,9 @@ def _discovery(
         rate_per_s=rate,
         entrypoint=topology.entrypoint,
         unused_links=unused,
+        fallback_groups={
+            region: f"failover {name}"
+            for name, failover in topology.capabilities.failover.items()
+            for region in failover.regions
+        },
     )

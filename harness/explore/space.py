@@ -3,9 +3,10 @@
     Discovery (links that carried traffic, services, endpoints, baseline)
       -> singles(): each used link x {down, blackhole, latency, reset_peer, partial, and the
          HTTP faults on links to HTTP services} + each started service x {kill, pause};
-         ordered by the link's traffic (services by how many links lead to them)
-      -> pairs(): two faults together, chosen by what the singles showed (a fallback that took
-         over is paired with what it shares); pairs implied by a single are skipped
+         kind by kind (every dependency lost before any slowed), the busiest link first
+      -> pairs(): two faults together, chosen by what the singles showed (a fault absorbed by a
+         fallback is paired with what the path or the fallback depends on: a shared
+         dependency fails both); pairs implied by a single are skipped
 A FaultChoice renders itself as a scenario's fault (the same YAML an engineer writes).
 """
 
@@ -32,6 +33,18 @@ ServiceFault = Literal["kill", "pause"]
 LINK_FAULTS: tuple[LinkFault, ...] = ("down", "blackhole", "latency", "reset_peer", "partial")
 HTTP_FAULTS: tuple[LinkFault, ...] = ("http_abort", "http_corrupt")
 SERVICE_FAULTS: tuple[ServiceFault, ...] = ("kill", "pause")
+# the order singles are tried in (a budget rarely covers them all; see singles())
+SEARCH_ORDER: tuple[str, ...] = (
+    "down",
+    "kill",
+    "blackhole",
+    "pause",
+    "latency",
+    "http_corrupt",
+    "http_abort",
+    "reset_peer",
+    "partial",
+)
 MIN_LATENCY_MS = 200
 MAX_LATENCY_MS = 3000
 THIN_WINDOW_S = 3.0  # the shortest window a check is judged on (the before phase)
@@ -117,6 +130,8 @@ class Discovery:
     entrypoint: str
     unused_links: list[str] = dataclasses.field(default_factory=list)
     rate_per_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    # service -> the group of services that can stand in for each other (a failover's regions)
+    fallback_groups: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def thin(self, window_s: float = THIN_WINDOW_S) -> set[str]:
         """Endpoints too quiet to judge on a short window: fewer than 5 requests expected in
@@ -130,10 +145,13 @@ class Discovery:
         return int(min(MAX_LATENCY_MS, max(MIN_LATENCY_MS, 5 * slowest)))
 
 
-def singles(found: Discovery, http_faults: bool = True) -> list[FaultChoice]:
-    """Every single fault worth one experiment, the likeliest to matter first: links by the
-    traffic they carried, then services by how many used links lead to them. The entrypoint
-    is never killed or paused (every request needs it: an outage by construction)."""
+def singles(
+    found: Discovery, http_faults: bool = True, kinds: tuple[str, ...] = ()
+) -> list[FaultChoice]:
+    """Every single fault worth one experiment, the likeliest to matter first: kind by kind
+    (SEARCH_ORDER), links by the traffic they carried, services by how many used links lead
+    to them. The entrypoint is never killed or paused (every request needs it: an outage by
+    construction). ``kinds``: only these (empty: all)."""
     choices: list[FaultChoice] = []
     for link in found.links:
         for kind in (*LINK_FAULTS, *(HTTP_FAULTS if http_faults and link.http else ())):
@@ -150,11 +168,12 @@ def singles(found: Discovery, http_faults: bool = True) -> list[FaultChoice]:
         if service == found.entrypoint:
             continue
         choices += [FaultChoice(kind, service) for kind in SERVICE_FAULTS]
-    # interleave: every link's worst fault before any link's milder ones
-    kinds: tuple[str, ...] = (*LINK_FAULTS, *HTTP_FAULTS, *SERVICE_FAULTS)
-    rank = {kind: i for i, kind in enumerate(kinds)}
+    # breadth first: every dependency lost (refused, then crashed) before any hangs, hangs
+    # before slowness, wrong answers and partial faults; within a kind, the busiest first
+    rank = {kind: i for i, kind in enumerate(SEARCH_ORDER)}
     order = {c: i for i, c in enumerate(choices)}
-    return sorted(choices, key=lambda c: (rank[c.kind] > 1, order[c]))
+    chosen = [c for c in choices if not kinds or c.kind in kinds]
+    return sorted(chosen, key=lambda c: (rank[c.kind], order[c]))
 
 
 def pairs(
@@ -162,34 +181,61 @@ def pairs(
 ) -> list[tuple[FaultChoice, FaultChoice]]:
     """Two faults together, only where the singles say a pair can show more than its parts:
     a fault the platform absorbed (held, or degraded within bounds) means something took over
-    (another region, a cache, a replica: a sibling link of the same caller). Pair it with a
-    fault on that fallback: the sibling link, its service, or what the sibling depends on,
-    since a fallback that shares a dependency with the path it protects fails with it.
-    Faults that broke alone are not paired (the pair is implied), nor two on one target."""
+    (another region, a cache, a replica: a sibling link of the same caller; of the same
+    failover group where the topology declares any). A fallback that shares a dependency with
+    the path it protects fails with it, so the fault is paired with a fault on what the path
+    or its fallback depends on. Never with the only fallback itself (the path and every
+    fallback out is an outage by construction), nor with a fault that broke alone (implied),
+    nor two on one target."""
     absorbed = [c for c in held + degraded if c.kind in ("down", "blackhole", "kill")]
     out: list[tuple[FaultChoice, FaultChoice]] = []
     for first, second in itertools.combinations(absorbed, 2):
         if first.target == second.target:
             continue
-        if second.target in _fallbacks(first, found) or first.target in _fallbacks(second, found):
+        if second.target in _partners(first, found) or first.target in _partners(second, found):
             out.append((first, second))
     return out
 
 
-def _fallbacks(choice: FaultChoice, found: Discovery) -> set[str]:
-    """What can take over when ``choice`` takes its target out: the callers' other links,
-    the services they lead to, and those services' own links."""
+def _partners(choice: FaultChoice, found: Discovery) -> set[str]:
+    """The links and services whose loss, added to ``choice``, may take out the fallback
+    that absorbed it: what the cut path depends on, and what its fallbacks depend on."""
     if choice.on_link:
         cut = [link for link in found.links if link.link == choice.target]
     else:
         cut = [link for link in found.links if link.target == choice.target]
     names: set[str] = set()
     for lost in cut:
-        for sibling in found.links:
-            if sibling.source != lost.source or sibling.link == lost.link or sibling.target is None:
-                continue
-            if sibling.target == lost.target:
-                continue
-            names |= {sibling.link, sibling.target}
-            names |= {link.link for link in found.links if link.source == sibling.target}
+        fallbacks = [link for link in _siblings(lost, found) if link.target is not None]
+        if lost.target is None or not fallbacks:
+            continue  # nothing took over from this path: a second fault shows nothing more
+        names |= _dependencies(lost.target, found)
+        for fallback in fallbacks:
+            assert fallback.target is not None
+            names |= _dependencies(fallback.target, found)
+            if len(fallbacks) > 1:  # another fallback remains when this one goes too
+                names |= {fallback.link, fallback.target}
+        names.discard(lost.target)
     return names - {found.entrypoint}
+
+
+def _siblings(lost: LinkTraffic, found: Discovery) -> list[LinkTraffic]:
+    """The caller's other links that can take over from ``lost``: to a service of the same
+    fallback group where the topology declares groups (none if its target is in none), else
+    to any other service."""
+    groups = found.fallback_groups
+    group = groups.get(lost.target or "")
+    return [
+        link
+        for link in found.links
+        if link.source == lost.source
+        and link.link != lost.link
+        and link.target not in (None, lost.target)
+        and (not groups or (group is not None and groups.get(link.target or "") == group))
+    ]
+
+
+def _dependencies(service: str, found: Discovery) -> set[str]:
+    """The links a service calls through, and the services they lead to."""
+    out = [link for link in found.links if link.source == service]
+    return {link.link for link in out} | {link.target for link in out if link.target}

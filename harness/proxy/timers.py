@@ -35,6 +35,7 @@ _TFD_CLOEXEC: Final = os.O_CLOEXEC
 _TFD_TIMER_ABSTIME: Final = 1
 
 monotonic = time.monotonic  # the toxics' clock: CLOCK_MONOTONIC, to the nanosecond
+COMPACT_AT = 100  # cancelled handles before the heap is worth compacting
 
 
 class Timer(Protocol):
@@ -70,16 +71,26 @@ _LIBC: Final = _libc()
 class PreciseHandle:
     """A callback due at ``when`` (monotonic seconds); cancelled ones are skipped."""
 
-    __slots__ = ("args", "callback", "cancelled", "when")
+    __slots__ = ("args", "callback", "cancelled", "owner", "when")
 
-    def __init__(self, when: float, callback: Callable[..., object], args: tuple[object, ...]):
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[object, ...],
+        owner: _TimerFd,
+    ) -> None:
         self.when = when
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self.owner: _TimerFd | None = owner  # None once it left the heap
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            if self.owner is not None:
+                self.owner.cancelled_one()
 
 
 class _TimerFd:
@@ -90,11 +101,12 @@ class _TimerFd:
         self._heap: list[tuple[float, int, PreciseHandle]] = []
         self._order = itertools.count()
         self._armed_at = float("inf")
+        self._cancelled = 0  # cancelled handles still in the heap
         self._spec = _Itimerspec()
         loop.add_reader(fd, self._fire)
 
     def call_at(self, when: float, callback: Callable[..., object], *args: object) -> PreciseHandle:
-        handle = PreciseHandle(when, callback, args)
+        handle = PreciseHandle(when, callback, args, self)
         heapq.heappush(self._heap, (when, next(self._order), handle))
         if when < self._armed_at:
             self._arm(when)
@@ -112,17 +124,29 @@ class _TimerFd:
         if _LIBC.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None):
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
 
+    def cancelled_one(self) -> None:
+        """Drop cancelled handles once they are most of the heap (as asyncio's loop does):
+        a long sleep cancelled early would otherwise stay until its time came."""
+        self._cancelled += 1
+        if self._cancelled > COMPACT_AT and self._cancelled * 2 > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
+
     def _fire(self) -> None:
         with contextlib.suppress(BlockingIOError):  # nothing to read after a re-arm
             os.read(self._fd, 8)  # the expiry count
-        heap = self._heap
         now = monotonic()
-        while heap and (heap[0][0] <= now or heap[0][2].cancelled):
-            handle = heapq.heappop(heap)[2]
-            if not handle.cancelled:
+        # self._heap each time round: a callback that cancels may compact it (a new list)
+        while self._heap and (self._heap[0][0] <= now or self._heap[0][2].cancelled):
+            handle = heapq.heappop(self._heap)[2]
+            handle.owner = None
+            if handle.cancelled:
+                self._cancelled -= 1
+            else:
                 handle.cancelled = True  # ran: a later cancel() is a no-op
                 handle.callback(*handle.args)
-        self._arm(heap[0][0] if heap else float("inf"))
+        self._arm(self._heap[0][0] if self._heap else float("inf"))
 
 
 _TIMERFDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TimerFd | None] = (

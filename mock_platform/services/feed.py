@@ -45,6 +45,10 @@ class Feed:
         self.replica = link_client(
             settings, f"{region}-catalog", 10.0 if patient else REPLICA_TIMEOUT_S
         )
+        if region != "feed-a" and settings.has("feed-standby-shares-primary-link"):
+            # the standby's configuration copied from region a: its catalog calls take region
+            # a's link, the dependency of the very path the standby protects
+            self.replica.base_url = httpx.URL(settings.link_url("feed-a-catalog", borrowed=True))
         self.metrics = link_client(settings, f"{region}-metrics", 10.0 if patient else 0.3)
         kit.on_close(self.replica.aclose)
         kit.on_close(self.metrics.aclose)

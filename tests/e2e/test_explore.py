@@ -1,7 +1,8 @@
 """harness explore end to end on the tiny example target (two services, one link): with its
 planted bug (the weak profile acknowledges a note before the store has it) a 3-minute budget
-finds the lost notes, shrinks the experiment, and the emitted scenario fails when re-run on
-the bug and passes once it is off. Ctrl-C keeps what was found and leaves nothing behind."""
+finds the lost notes, stops searching there (--stop-after 1), shrinks the experiment, and the
+emitted scenario fails when re-run on the bug and passes once it is off. Ctrl-C keeps what
+was found and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -34,12 +35,15 @@ def test_explore_finds_the_planted_bug_and_emits_a_scenario_that_reproduces_it(
     result = _harness(
         *("explore", "--topology", str(TINY), "--profile", "weak", "--budget", "3m"),
         *("--fault-duration", "5s", "--reruns", "3", "--out", str(out)),
-        *("--base-port", str(base)),
+        *("--base-port", str(base), "--stop-after", "1"),
     )
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     found = json.loads((out / "explore.json").read_text())
     assert found["elapsed_s"] <= 180, found["elapsed_s"]
+    # the search ended at the first broken property, and shrank it
+    assert "--stop-after 1: " in result.stderr, result.stderr[-3000:]
+    assert len(found["outcomes"]) < found["planned"]
     assert found["links_used"] == ["api-store"]
     findings = found["findings"]
     assert findings, result.stderr[-3000:]

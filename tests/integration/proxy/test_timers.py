@@ -86,6 +86,19 @@ def test_without_a_timerfd_the_loops_own_timers_run_them(monkeypatch: pytest.Mon
     _run("asyncio", main)
 
 
+def test_long_timers_cancelled_early_do_not_pile_up() -> None:
+    async def main() -> None:
+        timerfd = timers._timerfd(asyncio.get_running_loop())
+        assert timerfd is not None
+        for _ in range(1000):  # a toxic's long sleep, interrupted (removed, updated) at once
+            call_later(3600, lambda: None).cancel()
+        assert len(timerfd._heap) <= 2 * timers.COMPACT_AT
+        ran = await _record([("b", 0.004), ("gone", 0.002), ("a", 0.001)], cancel={"gone"})
+        assert [name for name, _ in ran] == ["a", "b"]
+
+    _run("uvloop", main)
+
+
 def _is_timerfd(fd: int) -> bool:
     try:
         return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[timerfd]"

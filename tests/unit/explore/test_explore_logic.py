@@ -38,13 +38,18 @@ def _found() -> Discovery:
 def test_singles_cover_every_link_and_service_worst_faults_first() -> None:
     plan = singles(_found())
     kinds = [(c.target, c.kind) for c in plan]
-    # the busiest link's down and blackhole come before any link's milder faults
-    assert kinds[:4] == [
+    # every dependency lost (links by traffic, then services by fan-in) before any hangs
+    assert kinds[:8] == [
         ("gw-feed-a", "down"),
-        ("gw-feed-a", "blackhole"),
         ("gw-feed-b", "down"),
-        ("gw-feed-b", "blackhole"),
+        ("feed-a-db", "down"),
+        ("feed-b-db", "down"),
+        ("db", "kill"),
+        ("feed-a", "kill"),
+        ("feed-b", "kill"),
+        ("gw-feed-a", "blackhole"),
     ]
+    assert [c.kind for c in plan[-4:]] == ["partial"] * 4  # the mildest last
     assert ("gw-feed-a", "http_corrupt") in kinds
     assert ("feed-a-db", "http_corrupt") not in kinds  # not an HTTP service
     assert ("gw", "kill") not in kinds  # the entrypoint: an outage by construction
@@ -60,16 +65,29 @@ def test_pairs_join_absorbed_faults_that_share_a_dependency() -> None:
     found = _found()
     a_down, b_down = FaultChoice("down", "gw-feed-a"), FaultChoice("down", "gw-feed-b")
     db_kill = FaultChoice("kill", "db")
-    b_db = FaultChoice("down", "feed-b-db")
-    chosen = pairs(found, held=[a_down, b_down, b_db], degraded=[db_kill])
-    assert (a_down, b_down) in chosen  # region b took over from a: then b goes too
-    assert (a_down, b_db) in chosen  # ... or what region b depends on
-    assert (a_down, db_kill) not in chosen  # db is no fallback of region a
+    a_db, b_db = FaultChoice("down", "feed-a-db"), FaultChoice("down", "feed-b-db")
+    chosen = pairs(found, held=[a_down, b_down, a_db, b_db], degraded=[db_kill])
+    assert (a_down, b_db) in chosen  # region b took over from a: then what b depends on goes
+    assert (a_down, a_db) in chosen  # ... or what a depends on (b may share it: a defect)
+    assert (a_down, db_kill) in chosen  # db: both regions' dependency
+    assert (a_down, b_down) not in chosen  # both regions out: an outage by construction
+    assert (a_db, b_db) not in chosen  # nothing takes over from a database link here
     assert all(len({x.target for x in pair}) == 2 for pair in chosen)
     assert len({frozenset(p) for p in chosen}) == len(chosen)  # no pair twice
     every = 30 * 29 // 2
     assert len(chosen) * 10 <= every
     assert pairs(found, held=[], degraded=[]) == []
+
+
+def test_declared_failover_groups_say_what_can_take_over() -> None:
+    found = _found()
+    found.links.append(LinkTraffic("gw-search", "gw", "search", 4000, http=True))
+    found.services.append("search")
+    found.fallback_groups = {"feed-a": "failover feed", "feed-b": "failover feed"}
+    search_down, b_db = FaultChoice("down", "gw-search"), FaultChoice("down", "feed-b-db")
+    a_down = FaultChoice("down", "gw-feed-a")
+    chosen = pairs(found, held=[a_down, search_down, b_db], degraded=[])
+    assert chosen == [(a_down, b_db)]  # search is no region of the feed, nor has a fallback
 
 
 def test_a_fault_renders_as_the_scenario_fault_an_engineer_writes() -> None:
