@@ -303,9 +303,9 @@ class Explorer:
             plan = singles(found, _http_faults(self._up()), self.options.kinds)
             self.result.planned = len(plan)
             self.say(
-                f"plan: {len(plan)} single faults ({len(found.links)} links x their faults,"
-                f" {len(found.services) - 1} services x kill/pause),"
-                f" budget {_clock(self.left())} left"
+                f"plan: {len(plan)} single faults ({_kinds(plan, on_link=True)} on"
+                f" {len(found.links)} links, {_kinds(plan, on_link=False)} on"
+                f" {len(found.services) - 1} services), budget {_clock(self.left())} left"
             )
             outcomes = self._search([(c,) for c in plan])
             if self.options.depth >= 2 and not self._search_ended_early(plan):
@@ -427,6 +427,12 @@ class Explorer:
 def _yaml(data: dict[str, Any]) -> str:
     head = "# written by harness explore (a generic oracle's checks; edit freely)\n"
     return head + yaml.safe_dump(data, sort_keys=False, width=100)
+
+
+def _kinds(plan: list[FaultChoice], on_link: bool) -> str:
+    """``down/blackhole/latency``: the kinds the plan has on links (or on services)."""
+    kinds = dict.fromkeys(c.kind for c in plan if c.on_link == on_link)
+    return "/".join(kinds) or "nothing"
 
 
 def _clock(seconds: float) -> str:

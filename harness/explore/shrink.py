@@ -3,7 +3,8 @@
     Experiment + the properties it broke
       -> delta debugging, greedy (each step one re-run of the candidate, kept if it still
          breaks one of those properties; the checks are only those, so a pass is a pass):
-         fewer faults (each alone), a shorter fault (halved, down to 3 s), fewer users
+         fewer faults (each alone), a shorter fault (halved, down to 3 s; a check judged
+         from N s into the fault keeps N s + a 3 s window), fewer users
          (halved, down to 2), a weaker fault (half the latency, half the connections)
       -> confirmed by ``reruns`` seeded re-runs of the minimal one (seed, seed+1, ...): it
          must fail at least 90% of them; stopped early once that is decided
@@ -17,18 +18,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import TYPE_CHECKING
 
 from harness.explore.oracle import Experiment, Verdict
+from harness.explore.space import THIN_WINDOW_S
 
 if TYPE_CHECKING:
     from harness.explore.explorer import Explorer
     from harness.explore.results import Finding
 
-__all__ = ["candidates", "needed_failures", "shrink"]
+__all__ = ["candidates", "needed_failures", "shortest_fault_s", "shrink"]
 
 MIN_FAULT_S = 3.0
 MIN_USERS = 2
+_WITHIN = re.compile(r" within ([0-9.]+)s\b")
 
 
 def needed_failures(reruns: int) -> int:
@@ -36,12 +40,26 @@ def needed_failures(reruns: int) -> int:
     return math.ceil(0.9 * reruns)
 
 
-def candidates(experiment: Experiment) -> list[Experiment]:
-    """The next smaller experiments to try, the biggest cut first."""
+def shortest_fault_s(broken: set[str]) -> float:
+    """The shortest fault that still judges ``broken``: a check judged from N s into the
+    fault (``fault: error_rate feed within 5s``, a critical endpoint's reaction time) needs
+    the fault to last N s plus a window, or the window it judges is empty or all reaction
+    (a shorter fault would manufacture the failure)."""
+    reaction = [
+        float(match.group(1))
+        for name in broken
+        if name.startswith("fault: ") and (match := _WITHIN.search(name)) is not None
+    ]
+    return max([MIN_FAULT_S, *(r + THIN_WINDOW_S for r in reaction)])
+
+
+def candidates(experiment: Experiment, shortest_s: float = MIN_FAULT_S) -> list[Experiment]:
+    """The next smaller experiments to try, the biggest cut first; no fault shorter than
+    ``shortest_s``."""
     out: list[Experiment] = []
     if len(experiment.faults) > 1:
         out += [dataclasses.replace(experiment, faults=(f,)) for f in experiment.faults]
-    if experiment.fault_s / 2 >= MIN_FAULT_S:
+    if experiment.fault_s / 2 >= shortest_s:
         out.append(dataclasses.replace(experiment, fault_s=round(experiment.fault_s / 2, 1)))
     if experiment.users // 2 >= MIN_USERS:
         out.append(dataclasses.replace(experiment, users=experiment.users // 2))
@@ -62,7 +80,7 @@ def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: 
     progress = True
     while progress:
         progress = False
-        for candidate in candidates(current):
+        for candidate in candidates(current, shortest_fault_s(broken)):
             cost = candidate.duration_s + _overhead()
             if explorer.left() - cost < _confirm_cost(candidate, reruns):
                 continue  # trying it would leave no time to confirm it (a cheaper one may fit)

@@ -10,7 +10,7 @@ import pytest
 from harness.explore.oracle import Experiment, Verdict, experiment_scenario, judge, relative_ref
 from harness.explore.output import render_html, render_markdown
 from harness.explore.results import Exploration, FaultRecord, Outcome, regressions
-from harness.explore.shrink import candidates, needed_failures
+from harness.explore.shrink import candidates, needed_failures, shortest_fault_s
 from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
 from harness.record import Judgement, RunRecord, ScenarioInfo, Status
 from harness.scenario.model import Scenario
@@ -221,6 +221,13 @@ def test_shrinking_tries_fewer_faults_then_shorter_fewer_users_and_weaker() -> N
     assert tried[3].users == 4
     assert tried[4].faults[0].latency_ms == 400
     assert candidates(Experiment((b,), users=2, fault_s=4)) == []  # nothing smaller left
+    # a critical endpoint judged from 5 s into the fault: a 5 s fault would judge nothing
+    # but the reaction (a failure the shrinking made), so 8 s is the shortest
+    critical = {"fault: error_rate feed within 5s", "invariant: no_lost_events"}
+    assert shortest_fault_s(critical) == 8
+    assert shortest_fault_s({"invariant: no_lost_events", "after: p95 feed within 7.5s"}) == 3
+    shorter = candidates(Experiment((b,), users=8, fault_s=10), shortest_fault_s(critical))
+    assert all(t.fault_s == 10 for t in shorter)
     assert needed_failures(10) == 9
     assert needed_failures(3) == 3
 
