@@ -284,6 +284,13 @@ class Explorer:
         fault_s = self.options.fault_s
         return Experiment(faults, users, fault_s=fault_s, after_s=max(8.0, round(1.5 * fault_s)))
 
+    def rate_per_user(self) -> dict[str, float]:
+        """Requests per second per user of each endpoint, in the fault-free discovery."""
+        if self.found is None:
+            return {}
+        users = self.experiment(()).users
+        return {e: rate / users for e, rate in self.found.rate_per_s.items()}
+
     def reserve(self) -> float:
         """Budget kept for shrinking and confirming what was found so far: the search stops
         early rather than leave a finding without its minimal scenario."""

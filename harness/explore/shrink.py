@@ -4,7 +4,9 @@
       -> delta debugging, greedy (each step one re-run of the candidate, kept if it still
          breaks one of those properties; the checks are only those, so a pass is a pass):
          fewer faults (each alone), a shorter fault (halved, down to 3 s; a check judged
-         from N s into the fault keeps N s + a 3 s window), fewer users
+         from N s into the fault keeps N s + a 3 s window), fewer users (halved, down to 2,
+         while every endpoint a kept check judges still expects 5 requests in its window:
+         the discovery's rate per user)
          (halved, down to 2), a weaker fault (half the latency, half the connections)
       -> confirmed by ``reruns`` seeded re-runs of the minimal one (seed, seed+1, ...): it
          must fail at least 90% of them; stopped early once that is decided
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.explore.oracle import Experiment, Verdict
@@ -28,10 +31,11 @@ if TYPE_CHECKING:
     from harness.explore.explorer import Explorer
     from harness.explore.results import Finding
 
-__all__ = ["candidates", "needed_failures", "shortest_fault_s", "shrink"]
+__all__ = ["candidates", "enough_load", "needed_failures", "shortest_fault_s", "shrink"]
 
 MIN_FAULT_S = 3.0
 MIN_USERS = 2
+MIN_REQUESTS = 5.0  # expected in a judged window, as for the oracle's quiet endpoints
 _WITHIN = re.compile(r" within ([0-9.]+)s\b")
 
 
@@ -53,16 +57,40 @@ def shortest_fault_s(broken: set[str]) -> float:
     return max([MIN_FAULT_S, *(r + THIN_WINDOW_S for r in reaction)])
 
 
-def candidates(experiment: Experiment, shortest_s: float = MIN_FAULT_S) -> list[Experiment]:
+def enough_load(experiment: Experiment, broken: set[str], rate_per_user: dict[str, float]) -> bool:
+    """Will every endpoint a kept check judges see at least MIN_REQUESTS requests in the
+    window it is judged on, with this many users? An error rate or a recovery judged on a
+    handful of requests fails on a platform without the bug (a breaker closes again on
+    traffic): users are shrunk only while they are not. Invariants need no traffic."""
+    for name in broken:
+        phase, _, check = name.partition(": ")
+        parts = check.split(" ")
+        if phase not in ("fault", "after") or len(parts) < 2:
+            continue
+        length = experiment.fault_s if phase == "fault" else experiment.after_s
+        match = _WITHIN.search(check)
+        window = length - (float(match.group(1)) if match else 0.0)
+        expected = rate_per_user.get(parts[1], 0.0) * experiment.users * window
+        if expected < MIN_REQUESTS:
+            return False
+    return True
+
+
+def candidates(
+    experiment: Experiment,
+    shortest_s: float = MIN_FAULT_S,
+    loaded: Callable[[Experiment], bool] = lambda _: True,
+) -> list[Experiment]:
     """The next smaller experiments to try, the biggest cut first; no fault shorter than
-    ``shortest_s``."""
+    ``shortest_s``, and fewer users only while ``loaded`` says the load is still enough."""
     out: list[Experiment] = []
     if len(experiment.faults) > 1:
         out += [dataclasses.replace(experiment, faults=(f,)) for f in experiment.faults]
     if experiment.fault_s / 2 >= shortest_s:
         out.append(dataclasses.replace(experiment, fault_s=round(experiment.fault_s / 2, 1)))
-    if experiment.users // 2 >= MIN_USERS:
-        out.append(dataclasses.replace(experiment, users=experiment.users // 2))
+    fewer = dataclasses.replace(experiment, users=experiment.users // 2)
+    if fewer.users >= MIN_USERS and loaded(fewer):
+        out.append(fewer)
     for index, fault in enumerate(experiment.faults):
         for weaker in fault.weaker():
             faults = list(experiment.faults)
@@ -77,10 +105,15 @@ def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: 
     runs = 0
     current = experiment
     explorer.say(f"shrink: {label} ({', '.join(sorted(broken))})")
+    rate_per_user = explorer.rate_per_user()
+
+    def loaded(smaller: Experiment) -> bool:
+        return enough_load(smaller, broken, rate_per_user)
+
     progress = True
     while progress:
         progress = False
-        for candidate in candidates(current, shortest_fault_s(broken)):
+        for candidate in candidates(current, shortest_fault_s(broken), loaded):
             cost = candidate.duration_s + _overhead()
             if explorer.left() - cost < _confirm_cost(candidate, reruns):
                 continue  # trying it would leave no time to confirm it (a cheaper one may fit)

@@ -3,6 +3,7 @@ judgement, shrinking's candidates, the comparison with a previous exploration, t
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from harness.explore.oracle import Experiment, Verdict, experiment_scenario, judge, relative_ref
 from harness.explore.output import render_html, render_markdown
 from harness.explore.results import Exploration, FaultRecord, Outcome, regressions
-from harness.explore.shrink import candidates, needed_failures, shortest_fault_s
+from harness.explore.shrink import candidates, enough_load, needed_failures, shortest_fault_s
 from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
 from harness.record import Judgement, RunRecord, ScenarioInfo, Status
 from harness.scenario.model import Scenario
@@ -228,6 +229,17 @@ def test_shrinking_tries_fewer_faults_then_shorter_fewer_users_and_weaker() -> N
     assert shortest_fault_s({"invariant: no_lost_events", "after: p95 feed within 7.5s"}) == 3
     shorter = candidates(Experiment((b,), users=8, fault_s=10), shortest_fault_s(critical))
     assert all(t.fault_s == 10 for t in shorter)
+    # a recovery judged with 2 users failed on the platform without the bug (a breaker
+    # closes again on traffic): users shrink only while each judged endpoint still expects
+    # 5 requests in its window (play: 0.3/s per user, after 15 s judged from 7.5 s)
+    recovery = {"after: error_rate play within 7.5s", "invariant: x"}
+    rates = {"play": 0.3}
+    five = Experiment((b,), users=5, fault_s=5, after_s=15)
+    assert enough_load(five, recovery, rates)  # 11 requests expected
+    assert not enough_load(dataclasses.replace(five, users=2), recovery, rates)  # 4.5
+    assert enough_load(dataclasses.replace(five, users=2), {"invariant: x"}, rates)
+    tried = candidates(five, loaded=lambda e: enough_load(e, recovery, rates))
+    assert all(t.users == 5 for t in tried)
     assert needed_failures(10) == 9
     assert needed_failures(3) == 3
 
