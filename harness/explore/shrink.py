@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.explore.oracle import Experiment, Verdict
-from harness.explore.space import THIN_WINDOW_S
+from harness.explore.space import MIN_REQUESTS, THIN_WINDOW_S
 
 if TYPE_CHECKING:
     from harness.explore.explorer import Explorer
@@ -35,7 +35,6 @@ __all__ = ["candidates", "enough_load", "needed_failures", "shortest_fault_s", "
 
 MIN_FAULT_S = 3.0
 MIN_USERS = 2
-MIN_REQUESTS = 5.0  # expected in a judged window, as for the oracle's quiet endpoints
 _WITHIN = re.compile(r" within ([0-9.]+)s\b")
 
 

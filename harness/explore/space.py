@@ -48,6 +48,7 @@ SEARCH_ORDER: tuple[str, ...] = (
 MIN_LATENCY_MS = 200
 MAX_LATENCY_MS = 3000
 THIN_WINDOW_S = 3.0  # the shortest window a check is judged on (the before phase)
+MIN_REQUESTS = 5.0  # requests a judged window must expect to mean anything
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +137,7 @@ class Discovery:
     def thin(self, window_s: float = THIN_WINDOW_S) -> set[str]:
         """Endpoints too quiet to judge on a short window: fewer than 5 requests expected in
         ``window_s`` (an empty window there is chance, not a hung endpoint)."""
-        return {e for e in self.endpoints if self.rate_per_s.get(e, 0.0) * window_s < 5}
+        return {e for e in self.endpoints if self.rate_per_s.get(e, 0.0) * window_s < MIN_REQUESTS}
 
     @property
     def latency_ms(self) -> int:

@@ -69,18 +69,16 @@ _LIBC: Final = _libc()
 
 
 class PreciseHandle:
-    """A callback due at ``when`` (monotonic seconds); cancelled ones are skipped."""
+    """A callback waiting in a timerfd's heap; cancelled ones are skipped."""
 
-    __slots__ = ("args", "callback", "cancelled", "owner", "when")
+    __slots__ = ("args", "callback", "cancelled", "owner")
 
     def __init__(
         self,
-        when: float,
         callback: Callable[..., object],
         args: tuple[object, ...],
         owner: _TimerFd,
     ) -> None:
-        self.when = when
         self.callback = callback
         self.args = args
         self.cancelled = False
@@ -106,7 +104,7 @@ class _TimerFd:
         loop.add_reader(fd, self._fire)
 
     def call_at(self, when: float, callback: Callable[..., object], *args: object) -> PreciseHandle:
-        handle = PreciseHandle(when, callback, args, self)
+        handle = PreciseHandle(callback, args, self)
         heapq.heappush(self._heap, (when, next(self._order), handle))
         if when < self._armed_at:
             self._arm(when)
