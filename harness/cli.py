@@ -459,7 +459,7 @@ def run(
 @click.option(
     "--fault-duration",
     "fault_s",
-    default="10s",
+    default="8s",
     show_default=True,
     callback=lambda _ctx, _param, value: _duration(value, "--fault-duration"),
     help="How long each experiment holds its faults.",

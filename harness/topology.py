@@ -180,12 +180,20 @@ class CriticalEndpoint(_Strict):
     """An endpoint that must hold under any single fault (harness explore: out of these
     bounds it is broken, not degraded)."""
 
-    error_rate: float = Field(default=0.01, ge=0, le=1, description="Max error rate")
-    p95: str = Field(
+    error_rate: float | None = Field(
+        default=0.01, ge=0, le=1, description="Max error rate (null: may fail, as fast as p95 says)"
+    )
+    p95: str | None = Field(
         default="3x baseline + 250ms",
-        description="Max p95: absolute (800ms) or relative to the baseline (3x baseline + 250ms)",
+        description="Max p95: absolute (800ms) or relative to the baseline (3x baseline + 250ms);"
+        " null: no bound",
     )
     within: Duration = Field(default=5.0, description="From N s after the fault (reaction time)")
+    unless: list[str] = Field(
+        default_factory=list,
+        description="Links and services whose own fault excuses it: its single points of failure"
+        " (a CDN edge that is the only way to play), declared as such",
+    )
 
 
 # -- stacks ------------------------------------------------------------------------------
@@ -874,10 +882,18 @@ def _critical_problems(
     for endpoint, bounds in topology.critical.items():
         if endpoint not in endpoints:
             found.append((("critical", endpoint), unknown("endpoint", endpoint, endpoints)))
+        if bounds.error_rate is None and bounds.p95 is None:
+            found.append((("critical", endpoint), "no bound: give error_rate, p95 or both"))
         try:
-            Threshold.model_validate(bounds.p95)
+            if bounds.p95 is not None:
+                Threshold.model_validate(bounds.p95)
         except ValueError as exc:
             found.append((("critical", endpoint, "p95"), str(exc).splitlines()[-1].strip()))
+        targets = [*topology.links, *topology.services]
+        for index, name in enumerate(bounds.unless):
+            if name not in targets:
+                where = ("critical", endpoint, "unless", index)
+                found.append((where, unknown("link or service", name, targets)))
     return found
 
 

@@ -63,7 +63,7 @@ class ExploreOptions:
     base_port: int | None = None
     users: int | None = None  # default: the topology's load
     reruns: int = 10  # seeded re-runs a minimal scenario must fail (at least 90% of them)
-    fault_s: float = 10.0
+    fault_s: float = 8.0  # a critical endpoint judged from 5 s in needs 3 s more (shrink.py)
     stop_after: int | None = None  # distinct broken property sets, then the search ends
     kinds: tuple[str, ...] = ()  # the fault kinds to try (empty: every kind)
     toxiproxy_url: str | None = None  # a Toxiproxy server instead of the embedded proxy

@@ -72,6 +72,7 @@ invariants:
   orders_everywhere: {check: readers_agree, kind: order, readers: [ledger, receipt]}
 x-shop: {anything: [goes, here]}
 """
+SLIS = "slis: {checkout: [cart]}"
 
 
 def test_a_team_topology_with_external_services_and_every_probe_kind(tmp_path: Path) -> None:
@@ -125,6 +126,8 @@ def test_a_team_topology_with_external_services_and_every_probe_kind(tmp_path: P
         (("slis: {checkout: [cart]}", "slis: {checkout: [cat]}"), "unknown endpoint 'cat'"),
         (("/api/v2/incidents.json", "/{gatewy}/incidents"), "unknown placeholder {gatewy}"),
         (("name: shop", "name: Shop Platform"), "should match pattern"),
+        ((SLIS, SLIS + "\ncritical: {cart: {unless: [ap]}}"), "did you mean 'api'?"),
+        ((SLIS, SLIS + "\ncritical: {cart: {p95: null, error_rate: null}}"), "no bound: give"),
         (("name: shop", "name: shop\npreload: [shop.app, 'shop app']"), "should match pattern"),
     ],
 )
