@@ -464,6 +464,14 @@ def run(
     callback=lambda _ctx, _param, value: _duration(value, "--fault-duration"),
     help="How long each experiment holds its faults.",
 )
+@click.option(
+    "--reference-profile",
+    "reference",
+    default=None,
+    metavar="PROFILE",
+    help="A build without the bug (a profile, no defect): each minimal scenario is run once on"
+    " it and must pass there, or the finding says it does not isolate this build's bug.",
+)
 @click.option("--profile", default=None, help="Platform profile (default: the topology's first).")
 @_defect_option
 @_stack_option
@@ -482,6 +490,7 @@ def explore(
     kinds: tuple[str, ...],
     stop_after: int | None,
     fault_s: float,
+    reference: str | None,
     profile: str | None,
     defects: tuple[str, ...],
     stack: str,
@@ -505,6 +514,11 @@ def explore(
     chosen = _on_stack(_topology(topology), stack, backend)
     chosen.require_defects(defects)
     _profile(chosen, profile, defects)
+    if reference is not None and reference not in chosen.profiles:
+        raise ConfigError(
+            f"--reference-profile {reference}: the topology {chosen.name} has:"
+            f" {', '.join(chosen.profiles)}"
+        )
     options = ExploreOptions(
         topology=chosen,
         out=out.resolve(),
@@ -521,6 +535,7 @@ def explore(
         stop_after=stop_after,
         kinds=kinds,
         toxiproxy_url=_toxiproxy_url(),
+        reference_profile=reference,
     )
     result = Explorer(options, _say).run()
     _say(f"matrix: {options.out / 'matrix.html'}, matrix.md, explore.json")

@@ -67,6 +67,8 @@ class ExploreOptions:
     stop_after: int | None = None  # distinct broken property sets, then the search ends
     kinds: tuple[str, ...] = ()  # the fault kinds to try (empty: every kind)
     toxiproxy_url: str | None = None  # a Toxiproxy server instead of the embedded proxy
+    # a build without the bug: each minimal scenario is run once on it, and must pass there
+    reference_profile: str | None = None
 
 
 class _QuietView(PlainView):
@@ -103,6 +105,8 @@ class Explorer:
             budget_s=options.budget_s,
         )
         self.found: Discovery | None = None
+        # the build the platform is started as: the one explored, or the reference for a moment
+        self.build: tuple[str | None, tuple[str, ...]] = (options.profile, options.defects)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -118,9 +122,10 @@ class Explorer:
     # -- the platform -------------------------------------------------------------------------
 
     def _session(self, seed: int) -> SessionOptions:
+        profile, defects = self.build
         return SessionOptions(
-            profile=self.options.profile,
-            defects=self.options.defects,
+            profile=profile,
+            defects=defects,
             base_port=self.options.base_port,
             backend=self.options.backend,
             stack=self.topology.stack,
@@ -294,9 +299,10 @@ class Explorer:
     def reserve(self) -> float:
         """Budget kept for shrinking and confirming what was found so far: the search stops
         early rather than leave a finding without its minimal scenario."""
-        per = (needed_failures(self.options.reruns) + 2) * (
-            self.experiment(()).duration_s + RUN_OVERHEAD_S
+        runs = (
+            needed_failures(self.options.reruns) + 2 + (self.options.reference_profile is not None)
         )
+        per = runs * (self.experiment(()).duration_s + RUN_OVERHEAD_S)
         return self._distinct_broken() * per
 
     def _distinct_broken(self) -> int:
@@ -398,6 +404,27 @@ class Explorer:
             self.result.findings.append(finding)
             write_outputs(self.options.out, self.result)
 
+    def on_reference(self, experiment: Experiment, keep: set[str]) -> bool | None:
+        """Run the minimal experiment once on the reference build (--reference-profile, no
+        defect): True it passes there, so it isolates this build's bug; False it fails there
+        too; None not run (no reference, or no time left)."""
+        profile = self.options.reference_profile
+        if profile is None or self.left() < experiment.duration_s + 2 * RUN_OVERHEAD_S:
+            return None
+        self._down()
+        self.build = (profile, ())
+        try:
+            judged, _, _ = self.judge(experiment, self.options.seed, keep=keep)
+        finally:
+            self._down()  # the explored build starts again when the next run needs it
+            self.build = (self.options.profile, self.options.defects)
+        passed = judged.verdict is not Verdict.BROKEN
+        self.say(
+            f"  on the reference ({profile}, no defect): "
+            + ("passes: the scenario isolates this build's bug" if passed else "FAILS too")
+        )
+        return passed
+
     def emit(
         self,
         experiment: Experiment,
@@ -409,12 +436,20 @@ class Explorer:
     ) -> Finding:
         where = self.options.out / "scenarios"
         name = f"explore-{experiment.slug}"
+        reference = self.on_reference(experiment, keep)
         description = (
             f"Found by harness explore on {self.topology.name} ({self.result.profile}"
             + (f", --defect {','.join(self.options.defects)}" if self.options.defects else "")
             + f"): {experiment.label} for {experiment.fault_s:g} s under {experiment.users}"
             f" users breaks {', '.join(sorted(keep))}. It failed {reproduced} of {reruns}"
             f" seeded re-runs (shrunk from: {label})."
+            + (
+                f" It passes on {self.options.reference_profile} (no defect)."
+                if reference
+                else f" It FAILS on {self.options.reference_profile} (no defect) too."
+                if reference is False
+                else ""
+            )
         )
         self.experiment_scenario(experiment, name, where, keep, description)
         return Finding(
@@ -427,7 +462,9 @@ class Explorer:
             users=experiment.users,
             reproduced=reproduced,
             reruns=reruns,
-            runs_used=runs_used,
+            runs_used=runs_used + (reference is not None),
+            reference=self.options.reference_profile,
+            reference_passed=reference,
         )
 
 

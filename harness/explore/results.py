@@ -1,7 +1,8 @@
 """What an exploration found, as explore.json holds it (typed, versioned with the file).
 
 Outcome: one experiment's faults, verdict, the properties that broke or degraded
-Finding: a broken experiment shrunk to its minimal scenario, and how often it reproduced
+Finding: a broken experiment shrunk to its minimal scenario, how often it reproduced, and
+         whether it passes on a reference build (--reference-profile)
 Exploration: the run's options, discovery, outcomes, findings (explore.json)
 regressions(previous, now): what broke now that held (or was not broken) before
 """
@@ -46,6 +47,24 @@ class Finding(_Record):
     reproduced: int
     reruns: int
     runs_used: int = Field(description="Experiments spent shrinking and confirming it")
+    reference: str | None = Field(
+        default=None, description="The profile the minimal scenario was run once on (no defect)"
+    )
+    reference_passed: bool | None = Field(
+        default=None,
+        description="It passed there (it isolates this build's bug); None: not run",
+    )
+
+    @property
+    def on_reference(self) -> str:
+        """``; passes on normal`` (the scenario isolates the bug), or why it does not."""
+        if self.reference is None:
+            return ""
+        if self.reference_passed is None:
+            return f"; not run on {self.reference} (no time left)"
+        if self.reference_passed:
+            return f"; passes on {self.reference}"
+        return f"; FAILS on {self.reference} too (it does not isolate a bug of this build)"
 
 
 class Exploration(_Record):

@@ -1,7 +1,8 @@
 """harness explore end to end on the tiny example target (two services, one link): with its
 planted bug (the weak profile acknowledges a note before the store has it) a 3-minute budget
-finds the lost notes, stops searching there (--stop-after 1), shrinks the experiment, and the
-emitted scenario fails when re-run on the bug and passes once it is off. Ctrl-C keeps what
+finds the lost notes, stops searching there (--stop-after 1), shrinks the experiment, runs it
+once on the build without the bug (--reference-profile normal), and the emitted scenario fails
+when re-run on the bug and passes once it is off. Ctrl-C keeps what
 was found and leaves nothing behind."""
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_explore_finds_the_planted_bug_and_emits_a_scenario_that_reproduces_it(
     result = _harness(
         *("explore", "--topology", str(TINY), "--profile", "weak", "--budget", "3m"),
         *("--fault-duration", "5s", "--reruns", "3", "--out", str(out)),
-        *("--base-port", str(base), "--stop-after", "1"),
+        *("--base-port", str(base), "--stop-after", "1", "--reference-profile", "normal"),
     )
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -50,6 +51,9 @@ def test_explore_finds_the_planted_bug_and_emits_a_scenario_that_reproduces_it(
     lost = next(f for f in findings if "invariant: no_lost_notes" in f["broken"])
     assert lost["reproduced"] == lost["reruns"] == 3
     assert lost["users"] < 6  # shrunk: fewer users than the topology's load still lose notes
+    # run once on the build without the bug, and it passed there (checked by hand below too)
+    assert lost["reference"] == "normal" and lost["reference_passed"] is True
+    assert "on the reference (normal, no defect): passes" in result.stderr
     scenario = Path(lost["scenario"])
     assert scenario.parent == out / "scenarios"
     matrix = (out / "matrix.md").read_text()

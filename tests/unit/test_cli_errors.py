@@ -50,6 +50,7 @@ def test_an_unexpected_error_exits_3_with_its_traceback_saved(
         ("run", "scenarios/search-outage.yaml", "--gateway", "http://127.0.0.1"),
         ("run", "nowhere.yaml"),
         ("validate", "nowhere.yaml"),
+        ("explore", "--reference-profile", "nromal", "--out", "/nonexistent/explore"),
     ],
 )
 def test_bad_usage_exits_2(

@@ -4,13 +4,14 @@ judgement, shrinking's candidates, the comparison with a previous exploration, t
 from __future__ import annotations
 
 import dataclasses
+import html
 from pathlib import Path
 
 import pytest
 
 from harness.explore.oracle import Experiment, Verdict, experiment_scenario, judge, relative_ref
 from harness.explore.output import render_html, render_markdown
-from harness.explore.results import Exploration, FaultRecord, Outcome, regressions
+from harness.explore.results import Exploration, FaultRecord, Finding, Outcome, regressions
 from harness.explore.shrink import candidates, enough_load, needed_failures, shortest_fault_s
 from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
 from harness.record import Judgement, RunRecord, ScenarioInfo, Status
@@ -327,6 +328,40 @@ def test_the_matrix_has_a_row_per_dependency_and_names_each_property() -> None:
     page = render_html(result)
     assert "<script" not in page
     assert "broken: invariant: a" in page
+
+
+@pytest.mark.parametrize(
+    ("passed", "said"),
+    [
+        (True, "; passes on normal;"),
+        (False, "; FAILS on normal too (it does not isolate a bug of this build);"),
+        (None, "; not run on normal (no time left);"),
+    ],
+)
+def test_a_finding_says_whether_it_passes_on_the_reference_build(
+    passed: bool | None, said: str
+) -> None:
+    result = _exploration(_outcome("l down", "broken", ["invariant: a"]))
+    result.findings.append(
+        Finding(
+            label="l down",
+            broken=["invariant: a"],
+            minimal="l down, 4 s, 2 users",
+            scenario="s.yaml",
+            faults=1,
+            fault_seconds=4,
+            users=2,
+            reproduced=9,
+            reruns=10,
+            runs_used=14,
+            reference="normal",
+            reference_passed=passed,
+        )
+    )
+    assert said in render_markdown(result)
+    assert html.escape(said) in render_html(result)
+    result.findings[0].reference = None  # no --reference-profile: nothing said
+    assert "seeded re-runs; `harness run" in render_markdown(result)
 
 
 def test_an_emitted_scenario_names_its_topology_relative_to_itself(tmp_path: Path) -> None:
