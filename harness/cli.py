@@ -629,11 +629,12 @@ def defects(topology: Path | None) -> None:
         click.echo(f"the topology {spec.name} declares no defects (its `defects:` section)")
         return
     click.echo(f"{len(spec.defects)} defects of {spec.name} (run with --defect NAME[,NAME]):")
+    width = max(len(name) for name in spec.defects)  # the longest name still leaves a space
     for name, defect in spec.defects.items():
         catch = defect.caught_by
         caught = str(catch) if catch else "no scenario yet"
-        click.echo(f"{name:30} {defect.breaks:15} {defect.description}")
-        click.echo(f"{'':30} {'':15} caught by {caught}")
+        click.echo(f"{name:{width}} {defect.breaks:15} {defect.description}")
+        click.echo(f"{'':{width}} {'':15} caught by {caught}")
 
 
 @cli.command()

@@ -52,7 +52,8 @@ def test_explore_finds_the_planted_bug_and_emits_a_scenario_that_reproduces_it(
     assert lost["reproduced"] == lost["reruns"] == 3
     assert lost["users"] < 6  # shrunk: fewer users than the topology's load still lose notes
     # run once on the build without the bug, and it passed there (checked by hand below too)
-    assert lost["reference"] == "normal" and lost["reference_passed"] is True
+    assert lost["reference"] == "normal"
+    assert lost["reference_passed"] is True
     assert "on the reference (normal, no defect): passes" in result.stderr
     scenario = Path(lost["scenario"])
     assert scenario.parent == out / "scenarios"

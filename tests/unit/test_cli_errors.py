@@ -132,6 +132,9 @@ def test_harness_defects_lists_the_catalogue_with_what_catches_each(
     out = capsys.readouterr().out
     assert re.match(r"\d+ defects of shortvideo \(run with --defect NAME\[,NAME\]\):", out)
     assert re.search(r"gateway-retry-storm +partial-faults +three tries", out)
+    # one column for every name, the longest one included
+    assert re.search(r"\nfeed-standby-shares-primary-link blast-radius +the standby", out)
+    assert re.search(r"\ngateway-retry-storm {14}partial-faults", out)
     assert "caught by search-outage: p95 search" in out
 
 
