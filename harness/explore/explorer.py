@@ -152,7 +152,7 @@ class Explorer:
         plat = self.platform
         if plat is None:
             return False
-        return all(plat._healthy(service) for service in self.topology.checked_services)
+        return all(plat.healthy(service) for service in self.topology.checked_services)
 
     def _steady(self) -> None:
         """Between experiments: every service healthy, else the platform starts again."""

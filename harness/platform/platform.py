@@ -295,7 +295,7 @@ class Platform:
         self.supervisor.stop(service)
         self._start(service)
         deadline = time.monotonic() + wait_s
-        while not self._healthy(service):
+        while not self.healthy(service):
             if not self.supervisor.children[service].alive():
                 raise PlatformError(
                     f"{service} exited on restart:\n{self.supervisor.children[service].log_tail()}"
@@ -326,7 +326,8 @@ class Platform:
         said = (done.stdout + done.stderr).decode(errors="replace").strip()
         return done.returncode == 0, said[-200:] or f"exit {done.returncode}"
 
-    def _healthy(self, service: str) -> bool:
+    def healthy(self, service: str) -> bool:
+        """One health check of ``service`` now (its command, or GET its health URL: 200)."""
         argv = self.health_argv(service)
         if argv is not None:
             return self._command_healthy(service, argv, 2.0)[0]
@@ -349,7 +350,7 @@ class Platform:
                         f"service {service} exited with code {child.returncode}:\n"
                         f"{child.log_tail()}"
                     )
-                if self._healthy(service):
+                if self.healthy(service):
                     pending.remove(service)
             if pending and time.monotonic() > deadline:
                 outside = [s for s in pending if s in external]

@@ -54,9 +54,9 @@ def test_the_platform_runs_in_containers_and_takes_container_faults(
 
         plat.signal("search", signal.SIGSTOP)  # pause: frozen, not gone
         assert _state(plat, "search") == "paused"
-        assert not plat._healthy("search")
+        assert not plat.healthy("search")
         plat.signal("search", signal.SIGCONT)
-        wait_until(lambda: plat._healthy("search"), 30, "search answers after unpause")
+        wait_until(lambda: plat.healthy("search"), 30, "search answers after unpause")
 
         plat.signal("catalog-primary", signal.SIGKILL)  # kill, then start again: data kept
         wait_until(lambda: _state(plat, "catalog-primary") == "exited", 30, "the kill")
@@ -68,7 +68,7 @@ def test_the_platform_runs_in_containers_and_takes_container_faults(
         plat.signal("metrics", signal.SIGTERM)  # stop (graceful), then start
         assert _state(plat, "metrics") == "exited"
         plat.restart("metrics")
-        assert plat._healthy("metrics")
+        assert plat.healthy("metrics")
         api.http.close()
     finally:
         plat.down()
