@@ -139,11 +139,11 @@ def test_an_experiment_is_a_valid_scenario_with_the_generic_checks() -> None:
 def test_critical_bounds_hold_unless_the_fault_is_on_a_declared_single_point() -> None:
     topology = load_topology(Path("mock_platform/topology.yaml"))
     found = Discovery(
-        links=[LinkTraffic("gateway-cdn", "gateway", "cdn-edge", 100, http=True)],
-        services=["gateway", "cdn-edge"],
-        endpoints=["play", "upload"],
-        baseline_p95_ms={"play": 10.0, "upload": 20.0},
-        baseline_error_rate={"play": 0.0, "upload": 0.0},
+        links=[LinkTraffic("gateway-upload", "gateway", "upload", 100, http=True)],
+        services=["gateway", "upload"],
+        endpoints=["feed", "upload"],
+        baseline_p95_ms={"feed": 100.0, "upload": 20.0},
+        baseline_error_rate={"feed": 0.0, "upload": 0.0},
         entrypoint="gateway",
     )
 
@@ -153,14 +153,15 @@ def test_critical_bounds_hold_unless_the_fault_is_on_a_declared_single_point() -
             f"{c['metric']} {c['endpoint']}" for c in data["phases"][1]["expect"] if "within" in c
         ]
 
-    # play may fail when its edge does (the edge is its only way), never when the origin does
-    assert within(FaultChoice("down", "cdn-origin")) == [
-        "error_rate play",
-        "p95 play",
-        "p95 upload",  # an upload may fail, never hang: no error bound (error_rate: null)
+    # an upload may fail, never hang (no error bound: error_rate null) unless its own path is
+    # what failed (gateway-upload, upload: its declared single points)
+    assert within(FaultChoice("down", "upload-cdn")) == [
+        "error_rate feed",
+        "p95 feed",
+        "p95 upload",
     ]
-    assert within(FaultChoice("down", "gateway-cdn")) == ["p95 upload"]
-    assert within(FaultChoice("kill", "cdn-edge")) == ["p95 upload"]
+    assert within(FaultChoice("down", "gateway-upload")) == ["error_rate feed", "p95 feed"]
+    assert within(FaultChoice("kill", "upload")) == ["error_rate feed", "p95 feed"]
 
 
 def _record(*checks: Judgement, invariants: tuple[Judgement, ...] = ()) -> RunRecord:
