@@ -540,7 +540,10 @@ def explore(
     result = Explorer(options, _say).run()
     _say(f"matrix: {options.out / 'matrix.html'}, matrix.md, explore.json")
     for finding in result.findings:
-        _say(f"finding: {', '.join(finding.broken)}: harness run {finding.scenario}")
+        _say(
+            f"finding: {', '.join(finding.broken)}: harness run {finding.scenario}"
+            f" ({finding.confirmation}{finding.on_reference})"
+        )
     if result.interrupted:
         raise EnvironmentFailure(
             "interrupted: faults removed, platform stopped; what was found is written"

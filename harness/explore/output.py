@@ -85,9 +85,8 @@ def render_markdown(result: Exploration) -> str:
             lines.append("No broken property" + (" in what ran." if not result.complete else "."))
     for f in result.findings:
         lines.append(
-            f"- **{', '.join(f.broken)}**: minimal {f.minimal}; failed {f.reproduced} of"
-            f" {f.reruns} seeded re-runs{f.on_reference}; `harness run {f.scenario}`"
-            f" (from {f.label})"
+            f"- **{', '.join(f.broken)}**: minimal {f.minimal}; {f.confirmation}"
+            f"{f.on_reference}; `harness run {f.scenario}` (from {f.label})"
         )
     if result.links_unused:
         lines += [
@@ -118,7 +117,7 @@ def render_html(result: Exploration) -> str:
     findings = (
         "".join(
             f"<li><b>{esc(', '.join(f.broken))}</b>: minimal {esc(f.minimal)};"
-            f" failed {f.reproduced} of {f.reruns} seeded re-runs{esc(f.on_reference)};"
+            f" {esc(f.confirmation + f.on_reference)};"
             f" <code>harness run {esc(f.scenario)}</code></li>"
             for f in result.findings
         )

@@ -56,6 +56,14 @@ class Finding(_Record):
     )
 
     @property
+    def confirmation(self) -> str:
+        """``failed 9 of 10 seeded re-runs``, and whether that is reproducible (90%)."""
+        if not self.reruns:
+            return "not confirmed: no time left for a re-run"
+        said = f"failed {self.reproduced} of {self.reruns} seeded re-runs"
+        return said if self.reproduced >= 0.9 * self.reruns else f"{said}: not reproducible"
+
+    @property
     def on_reference(self) -> str:
         """``; passes on normal`` (the scenario isolates the bug), or why it does not."""
         if self.reference is None:

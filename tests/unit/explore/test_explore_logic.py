@@ -362,7 +362,11 @@ def test_a_finding_says_whether_it_passes_on_the_reference_build(
     assert said in render_markdown(result)
     assert html.escape(said) in render_html(result)
     result.findings[0].reference = None  # no --reference-profile: nothing said
-    assert "seeded re-runs; `harness run" in render_markdown(result)
+    assert "failed 9 of 10 seeded re-runs; `harness run" in render_markdown(result)
+    result.findings[0].reproduced = 1
+    assert "failed 1 of 10 seeded re-runs: not reproducible;" in render_markdown(result)
+    result.findings[0].reruns = 0
+    assert "not confirmed: no time left for a re-run;" in render_markdown(result)
 
 
 def test_an_emitted_scenario_names_its_topology_relative_to_itself(tmp_path: Path) -> None:
