@@ -5,14 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from harness.explore.oracle import Experiment, Verdict, experiment_scenario, judge, relative_ref
+from harness.explore import ExploreOptions
+from harness.explore.oracle import (
+    Experiment,
+    Judged,
+    Verdict,
+    experiment_scenario,
+    judge,
+    relative_ref,
+)
 from harness.explore.output import render_html, render_markdown
 from harness.explore.results import Exploration, FaultRecord, Finding, Outcome, regressions
-from harness.explore.shrink import candidates, enough_load, needed_failures, shortest_fault_s
+from harness.explore.shrink import (
+    candidates,
+    enough_load,
+    needed_failures,
+    shortest_fault_s,
+    shrink,
+)
 from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
 from harness.record import Judgement, RunRecord, ScenarioInfo, Status
 from harness.scenario.model import Scenario
@@ -404,3 +419,63 @@ def test_only_a_page_that_hides_an_outage_breaks_honesty() -> None:
         "communication: false green search",
         "communication: time to acknowledge search",
     ]
+
+
+class _ScriptedExplorer:
+    """What shrink() asks of an Explorer, with a platform whose verdicts a rule decides."""
+
+    def __init__(self, fails: Callable[[Experiment, int], bool]) -> None:
+        self.options = ExploreOptions(topology=load_topology(TINY), out=Path("/nonexistent"))
+        self.fails = fails
+        self.tries: list[tuple[float, int]] = []
+        self.lines: list[str] = []
+        self.emitted: tuple[Experiment, bool] | None = None
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def left(self) -> float:
+        return 3600.0
+
+    def rate_per_user(self) -> dict[str, float]:
+        return {}
+
+    def judge(
+        self, experiment: Experiment, seed: int, keep: set[str] | None = None
+    ) -> tuple[Judged, float, str]:
+        self.tries.append((experiment.fault_s, seed))
+        broke = self.fails(experiment, len(self.tries))
+        verdict = Verdict.BROKEN if broke else Verdict.HELD
+        return Judged(verdict, sorted(keep or ()) if broke else [], []), 1.0, ""
+
+    def emit(self, experiment: Experiment, *args: object) -> Finding:
+        self.emitted = (experiment, bool(args[-1]))
+        return Finding(
+            label="x",
+            broken=[],
+            minimal="",
+            scenario="",
+            faults=1,
+            fault_seconds=experiment.fault_s,
+            users=experiment.users,
+            reproduced=0,
+            reruns=0,
+            runs_used=0,
+        )
+
+
+def test_a_smaller_experiment_that_failed_by_luck_gives_way_to_the_one_before_it() -> None:
+    original = Experiment((FaultChoice("kill", "worker"),), users=2, fault_s=8)
+    # the 8 s fault fails every time; the 4 s one failed the one time shrinking tried it
+    explorer = _ScriptedExplorer(lambda e, n: e.fault_s == 8 or n == 1)
+    shrink(explorer, original, {"invariant: nothing_published_unmoderated"}, "x")  # type: ignore[arg-type]
+    assert explorer.tries[0] == (4, 1)  # shrinking's one try: "still fails"
+    # its re-runs (seed, seed + 1) pass: 9 of 10 is out of reach after the second
+    assert explorer.tries[1:3] == [(4, 1), (4, 2)]
+    assert [t[0] for t in explorer.tries[3:]] == [8] * 9  # the original: 9 of 9
+    assert "  back to the one before it" in explorer.lines
+    assert explorer.emitted == (original, True)
+    # one that never reproduces is emitted as it is, said so, never checked on a reference
+    never = _ScriptedExplorer(lambda e, n: n == 1)
+    shrink(never, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
+    assert never.emitted == (original, False)
