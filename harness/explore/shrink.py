@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from harness.explore.explorer import Explorer
     from harness.explore.results import Finding
 
-__all__ = ["candidates", "enough_load", "needed_failures", "shortest_fault_s", "shrink"]
+__all__ = [
+    "candidates",
+    "enough_load",
+    "needed_failures",
+    "shortest_fault_s",
+    "shrink",
+    "stronger",
+]
 
 MIN_FAULT_S = 3.0
 MIN_USERS = 2
@@ -131,8 +138,16 @@ def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: 
                 break
     # seeded re-runs of the smallest; one failure in a single try can be luck (a violating
     # upload that happened to wait through a short fault): if it does not reproduce at 90%,
-    # the one before it is confirmed instead, back to the original experiment
-    while True:
+    # the one before it is confirmed instead, back to the original experiment, then stronger
+    # ones (a rare event needs more time or more users to happen nine times in ten)
+    chain = [*reversed(kept), *stronger(experiment)]
+    for current in chain:
+        if current is not chain[0]:
+            explorer.say(
+                "  back to the one before it"
+                if current in kept
+                else f"  stronger: {current.fault_s:g} s, {current.users} users"
+            )
         failed, done, fit = _confirm(explorer, current, broken)
         runs += done
         reproduced = bool(done) and failed >= needed_failures(fit)
@@ -145,11 +160,16 @@ def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: 
         explorer.say(
             f"  minimal: {current.label}, {current.fault_s:g} s, {current.users} users; {verdict}"
         )
-        if reproduced or not done or current is kept[0]:
+        if reproduced or not done:
             break
-        current = kept[kept.index(current) - 1]
-        explorer.say("  back to the one before it")
     return explorer.emit(current, broken, label, failed, done, runs, reproduced)
+
+
+def stronger(experiment: Experiment) -> list[Experiment]:
+    """When even the original does not reproduce: the fault held twice as long, then also
+    twice the users (more of the requests a rare failure needs)."""
+    longer = dataclasses.replace(experiment, fault_s=experiment.fault_s * 2)
+    return [longer, dataclasses.replace(longer, users=experiment.users * 2)]
 
 
 def _confirm(explorer: Explorer, experiment: Experiment, broken: set[str]) -> tuple[int, int, int]:

@@ -27,6 +27,7 @@ from harness.explore.shrink import (
     needed_failures,
     shortest_fault_s,
     shrink,
+    stronger,
 )
 from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
 from harness.record import Judgement, RunRecord, ScenarioInfo, Status
@@ -475,7 +476,14 @@ def test_a_smaller_experiment_that_failed_by_luck_gives_way_to_the_one_before_it
     assert [t[0] for t in explorer.tries[3:]] == [8] * 9  # the original: 9 of 9
     assert "  back to the one before it" in explorer.lines
     assert explorer.emitted == (original, True)
-    # one that never reproduces is emitted as it is, said so, never checked on a reference
+    # a rare event: only twice the fault and twice the users make it happen nine times in ten
+    rare = _ScriptedExplorer(lambda e, n: n == 1 or (e.fault_s == 16 and e.users == 4))
+    shrink(rare, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
+    assert "  stronger: 16 s, 2 users" in rare.lines
+    assert "  stronger: 16 s, 4 users" in rare.lines
+    assert rare.emitted == (dataclasses.replace(original, fault_s=16, users=4), True)
+    # one that never reproduces is emitted as the strongest tried, said so, and never
+    # checked on a reference build
     never = _ScriptedExplorer(lambda e, n: n == 1)
     shrink(never, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
-    assert never.emitted == (original, False)
+    assert never.emitted == (stronger(original)[-1], False)
