@@ -34,7 +34,7 @@ from harness.record import Judgement
 from harness.scenario.model import Invariant
 from harness.topology import InvariantSpec, ReaderSpec, Topology
 
-__all__ = ["InvariantInputs", "ReadBack", "judge_invariants"]
+__all__ = ["NOTHING_READ", "InvariantInputs", "ReadBack", "judge_invariants"]
 
 SHOWN_IDS = 20
 
@@ -179,6 +179,7 @@ def _acknowledged_counted(name: str, ctx: _Context) -> Judgement:
     )
 
 
+NOTHING_READ = "nothing to read: no data is no pass"
 # what a write reads back as when there is nothing a reader could agree with
 _NOT_A_STATE = ("missing", "unreachable", "unreadable")
 
@@ -206,7 +207,7 @@ def _readers_agree(name: str, ctx: _Context) -> Judgement:
         passed=not wrong and read > 0,
         measured=f"{len(wrong)} wrong of {read} reads"
         + (f" ({', '.join(by_reader)})" if by_reader else "")
-        + ("" if read else " (nothing to read: no data is no pass)"),
+        + ("" if read else f" ({NOTHING_READ})"),
         threshold=f"0 wrong within {ctx.invariant.within:g} s",
         detail="; ".join(shown),
     )

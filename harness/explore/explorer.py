@@ -430,16 +430,16 @@ class Explorer:
         experiment: Experiment,
         keep: set[str],
         label: str,
-        reproduced: int,
-        reruns: int,
-        runs_used: int,
+        counts: tuple[int, int, int],
         reproduced_at_90: bool,
+        reference: bool | None,
     ) -> Finding:
+        """The finding and its minimal scenario. ``counts``: re-runs failed, re-runs done,
+        runs spent shrinking and confirming it; ``reference``: it passed on the reference
+        build (None: not run there)."""
+        reproduced, reruns, runs_used = counts
         where = self.options.out / "scenarios"
         name = f"explore-{experiment.slug}"
-        # only a scenario that fails reliably here can show that it passes because the bug is
-        # gone there
-        reference = self.on_reference(experiment, keep) if reproduced_at_90 else None
         description = (
             f"Found by harness explore on {self.topology.name} ({self.result.profile}"
             + (f", --defect {','.join(self.options.defects)}" if self.options.defects else "")
@@ -465,7 +465,7 @@ class Explorer:
             users=experiment.users,
             reproduced=reproduced,
             reruns=reruns,
-            runs_used=runs_used + (reference is not None),
+            runs_used=runs_used,
             reference=self.options.reference_profile if reproduced_at_90 else None,
             reference_passed=reference,
         )

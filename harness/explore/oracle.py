@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.expectations import NO_REQUESTS
+from harness.checks.invariants import NOTHING_READ
 from harness.explore.space import Discovery, FaultChoice
 from harness.record import RunRecord, Status
 from harness.topology import Topology
@@ -246,7 +247,12 @@ def judge(record: RunRecord, critical: set[str], thin: set[str] | None = None) -
             degraded.append(f"fault: {check.name}")
         else:
             broken.append(f"{check.phase}: {check.name}")
-    broken += [f"invariant: {c.name}" for c in record.invariants if not c.passed]
+    # an invariant with nothing to read (no creator among 2 users: no upload) judged nothing
+    broken += [
+        f"invariant: {c.name}"
+        for c in record.invariants
+        if not c.passed and NOTHING_READ not in c.measured
+    ]
     # the page hiding an outage breaks users' trust; a page more cautious than the SLIs (an
     # incident naming a component whose figures held, a stale feed called degraded) does not
     broken += [

@@ -241,6 +241,18 @@ def _check(phase: str, name: str, passed: bool = False, measured: str = "9%") ->
             Verdict.BROKEN,
             ["invariant: no_lost_uploads"],
         ),
+        (  # 2 users, none of them a creator: no upload to read, no verdict on uploads
+            [],
+            [
+                _check(
+                    "invariants",
+                    "served_as_acknowledged",
+                    measured="0 wrong of 0 reads (nothing to read: no data is no pass)",
+                )
+            ],
+            Verdict.HELD,
+            [],
+        ),
     ],
 )
 def test_the_oracle_names_what_broke(
@@ -431,6 +443,8 @@ class _ScriptedExplorer:
         self.tries: list[tuple[float, int]] = []
         self.lines: list[str] = []
         self.emitted: tuple[Experiment, bool] | None = None
+        self.referenced: list[Experiment] = []
+        self.passes_on_reference: Callable[[Experiment], bool | None] = lambda _: True
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -449,8 +463,12 @@ class _ScriptedExplorer:
         verdict = Verdict.BROKEN if broke else Verdict.HELD
         return Judged(verdict, sorted(keep or ()) if broke else [], []), 1.0, ""
 
+    def on_reference(self, experiment: Experiment, keep: set[str]) -> bool | None:
+        self.referenced.append(experiment)
+        return self.passes_on_reference(experiment)
+
     def emit(self, experiment: Experiment, *args: object) -> Finding:
-        self.emitted = (experiment, bool(args[-1]))
+        self.emitted = (experiment, bool(args[-2]))
         return Finding(
             label="x",
             broken=[],
@@ -487,3 +505,15 @@ def test_a_smaller_experiment_that_failed_by_luck_gives_way_to_the_one_before_it
     never = _ScriptedExplorer(lambda e, n: n == 1)
     shrink(never, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
     assert never.emitted == (stronger(original)[-1], False)
+    assert never.referenced == []
+
+
+def test_a_minimal_scenario_that_fails_on_the_reference_gives_way_to_the_one_before_it() -> None:
+    original = Experiment((FaultChoice("down", "replication"),), users=8, fault_s=8)
+    explorer = _ScriptedExplorer(lambda e, n: True)  # fails every time on this build
+    # with 2 users it fails on the reference build too (no creator among them: no upload)
+    explorer.passes_on_reference = lambda e: e.users > 2
+    shrink(explorer, original, {"invariant: served_as_acknowledged"}, "x")  # type: ignore[arg-type]
+    assert [e.users for e in explorer.referenced] == [2, 4]
+    assert explorer.emitted is not None
+    assert explorer.emitted[0].users == 4
