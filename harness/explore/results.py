@@ -60,8 +60,11 @@ class Finding(_Record):
         """``failed 9 of 10 seeded re-runs``, and whether that is reproducible (90%)."""
         if not self.reruns:
             return "not confirmed: no time left for a re-run"
+        from harness.explore.shrink import needed_failures  # the one 90% rule
+
         said = f"failed {self.reproduced} of {self.reruns} seeded re-runs"
-        return said if self.reproduced >= 0.9 * self.reruns else f"{said}: not reproducible"
+        reproduced = self.reproduced >= needed_failures(self.reruns)
+        return said if reproduced else f"{said}: not reproducible"
 
     @property
     def on_reference(self) -> str:
