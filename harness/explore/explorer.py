@@ -34,9 +34,16 @@ from harness.errors import ConfigError, HarnessError
 from harness.explore import oracle
 from harness.explore.oracle import Experiment, Judged, Verdict
 from harness.explore.output import write_outputs
-from harness.explore.results import Exploration, FaultRecord, Finding, Outcome
+from harness.explore.results import Exploration, FaultRecord, Finding, Outcome, PutOff
 from harness.explore.shrink import needed_failures, shrink
-from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
+from harness.explore.space import (
+    Discovery,
+    FaultChoice,
+    LinkTraffic,
+    implied,
+    pairs,
+    singles,
+)
 from harness.load import LoadOptions
 from harness.load.result import Sample
 from harness.platform import Platform
@@ -355,7 +362,11 @@ class Explorer:
         self, plan: Sequence[tuple[FaultChoice, ...]]
     ) -> list[tuple[tuple[FaultChoice, ...], Judged]]:
         done: list[tuple[tuple[FaultChoice, ...], Judged]] = []
-        for index, faults in enumerate(plan, 1):
+        plan = list(plan)
+        index = 0
+        while index < len(plan):
+            faults = plan[index]
+            index += 1
             stop_after = self.options.stop_after
             if stop_after is not None and self._distinct_broken() >= stop_after:
                 self.say(f"--stop-after {stop_after}: {len(plan) - index + 1} experiments not run")
@@ -369,6 +380,7 @@ class Explorer:
                 )
                 break
             judged, seconds, runs = self.judge(experiment, self.options.seed)
+            self.result.put_off = [p for p in self.result.put_off if p.label != experiment.label]
             self.result.outcomes.append(
                 Outcome(
                     faults=[_record(f) for f in faults],
@@ -381,15 +393,38 @@ class Explorer:
                 )
             )
             done.append((faults, judged))
+            put_off = self._put_off(plan, index, faults, judged)
             broken = sum(1 for o in self.result.outcomes if o.verdict == "broken")
             detail = ", ".join(judged.broken or judged.degraded)[:140]
             self.say(
                 f"[{len(self.result.outcomes)}/{self.result.planned} · {_clock(self.left())} left"
                 f" · {broken} broken] {experiment.label}: {judged.verdict.value}"
                 + (f" ({detail})" if detail else "")
+                + (f"; {put_off} link faults it implies put off to the end" if put_off else "")
             )
             write_outputs(self.options.out, self.result)
         return done
+
+    def _put_off(
+        self,
+        plan: list[tuple[FaultChoice, ...]],
+        index: int,
+        faults: tuple[FaultChoice, ...],
+        judged: Judged,
+    ) -> int:
+        """A service lost whole and absorbed: the link faults it implies (space.implied) move
+        from the rest of the plan (from ``index``) to its end. How many moved."""
+        absorbed = judged.verdict in (Verdict.HELD, Verdict.DEGRADED)
+        if not absorbed or len(faults) != 1 or self.found is None:
+            return 0
+        later = implied(plan[index:], faults[0], self.found)
+        plan[index:] = [e for e in plan[index:] if e not in later] + later
+        by = self.result.outcomes[-1].label
+        self.result.put_off += [
+            PutOff(fault=_record(e[0]), label=self.experiment(e).label, implied_by=by)
+            for e in later
+        ]
+        return len(later)
 
     def _shrink_all(self) -> None:
         """One minimal scenario per distinct set of broken properties (the first experiment

@@ -88,12 +88,26 @@ def render_markdown(result: Exploration) -> str:
             f"- **{', '.join(f.broken)}**: minimal {f.minimal}; {f.confirmation}"
             f"{f.on_reference}; `harness run {f.scenario}` (from {f.label})"
         )
+    if result.put_off:
+        lines += ["", _put_off(result)]
     if result.links_unused:
         lines += [
             "",
             f"Links that carried no traffic (not explored): {', '.join(result.links_unused)}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _put_off(result: Exploration) -> str:
+    """The link faults not run because a service loss the platform absorbed implies them."""
+    by: dict[str, list[str]] = {}
+    for p in result.put_off:
+        by.setdefault(p.implied_by, []).append(p.label)
+    return (
+        f"Not run, implied by a service lost whole that the platform absorbed (put off to the"
+        f" end of the plan): {_count(len(result.put_off), 'link fault')}; "
+        + "; ".join(f"{service}: {', '.join(labels)}" for service, labels in by.items())
+    )
 
 
 def render_html(result: Exploration) -> str:
@@ -135,6 +149,7 @@ def render_html(result: Exploration) -> str:
         f"<table><tr><th>dependency</th>{head}</tr>{''.join(body)}</table>"
         + (f"<h2>Pairs</h2><ul>{pairs}</ul>" if pairs else "")
         + f"<h2>Findings</h2><ul>{findings}</ul>"
+        + (f"<p>{esc(_put_off(result))}</p>" if result.put_off else "")
     )
 
 

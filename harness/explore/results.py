@@ -1,6 +1,7 @@
 """What an exploration found, as explore.json holds it (typed, versioned with the file).
 
 Outcome: one experiment's faults, verdict, the properties that broke or degraded
+PutOff: a link fault not run (yet) because a service loss the platform absorbed implies it
 Finding: a broken experiment shrunk to its minimal scenario, how often it reproduced, and
          whether it passes on a reference build (--reference-profile)
 Exploration: the run's options, discovery, outcomes, findings (explore.json)
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Exploration", "FaultRecord", "Finding", "Outcome", "regressions"]
+__all__ = ["Exploration", "FaultRecord", "Finding", "Outcome", "PutOff", "regressions"]
 
 
 class _Record(BaseModel):
@@ -34,6 +35,12 @@ class Outcome(_Record):
     degraded: list[str] = Field(default_factory=list)
     seconds: float
     run_dir: str
+
+
+class PutOff(_Record):
+    fault: FaultRecord
+    label: str
+    implied_by: str = Field(description="The service fault absorbed (held or degraded)")
 
 
 class Finding(_Record):
@@ -96,6 +103,11 @@ class Exploration(_Record):
     baseline_p95_ms: dict[str, float] = Field(default_factory=dict)
     planned: int = 0
     outcomes: list[Outcome] = Field(default_factory=list)
+    put_off: list[PutOff] = Field(
+        default_factory=list,
+        description="Link faults moved to the end of the plan, implied by a service loss the"
+        " platform absorbed, and not run",
+    )
     findings: list[Finding] = Field(default_factory=list)
 
     def experiments_run(self) -> int:

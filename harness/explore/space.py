@@ -4,6 +4,8 @@
       -> singles(): each used link x {down, blackhole, latency, reset_peer, partial, and the
          HTTP faults on links to HTTP services} + each started service x {kill, pause};
          kind by kind (every dependency lost before any slowed), the busiest link first
+      -> implied(): as results come in, a link fault whose whole service's loss the platform
+         absorbed (its kill for a down, its pause for a blackhole) goes to the end of the plan
       -> pairs(): two faults together, chosen by what the singles showed (a fault absorbed by a
          fallback is paired with what the path or the fallback depends on: a shared
          dependency fails both); pairs implied by a single are skipped
@@ -22,6 +24,7 @@ __all__ = [
     "Discovery",
     "FaultChoice",
     "LinkTraffic",
+    "implied",
     "pairs",
     "singles",
 ]
@@ -35,16 +38,19 @@ HTTP_FAULTS: tuple[LinkFault, ...] = ("http_abort", "http_corrupt")
 SERVICE_FAULTS: tuple[ServiceFault, ...] = ("kill", "pause")
 # the order singles are tried in (a budget rarely covers them all; see singles())
 SEARCH_ORDER: tuple[str, ...] = (
-    "down",
     "kill",
-    "blackhole",
+    "down",
     "pause",
+    "blackhole",
     "latency",
     "http_corrupt",
     "http_abort",
     "reset_peer",
     "partial",
 )
+# a link fault is part of a fault on the service the link leads to (that service lost whole,
+# to every caller at once): a refused link of a crash, a hung link of a frozen process
+WHOLE_SERVICE: dict[str, str] = {"down": "kill", "blackhole": "pause"}
 MIN_LATENCY_MS = 200
 MAX_LATENCY_MS = 3000
 THIN_WINDOW_S = 3.0  # the shortest window a check is judged on (the before phase)
@@ -150,9 +156,10 @@ def singles(
     found: Discovery, http_faults: bool = True, kinds: tuple[str, ...] = ()
 ) -> list[FaultChoice]:
     """Every single fault worth one experiment, the likeliest to matter first: kind by kind
-    (SEARCH_ORDER), links by the traffic they carried, services by how many used links lead
-    to them. The entrypoint is never killed or paused (every request needs it: an outage by
-    construction). ``kinds``: only these (empty: all)."""
+    (SEARCH_ORDER: a service lost whole before one of its links, so that deferred() can put
+    off what a loss the platform absorbed implies), links by the traffic they carried,
+    services by how many used links lead to them. The entrypoint is never killed or paused
+    (every request needs it: an outage by construction). ``kinds``: only these (empty: all)."""
     choices: list[FaultChoice] = []
     for link in found.links:
         for kind in (*LINK_FAULTS, *(HTTP_FAULTS if http_faults and link.http else ())):
@@ -169,12 +176,34 @@ def singles(
         if service == found.entrypoint:
             continue
         choices += [FaultChoice(kind, service) for kind in SERVICE_FAULTS]
-    # breadth first: every dependency lost (refused, then crashed) before any hangs, hangs
+    # breadth first: every dependency lost (crashed, then refused) before any hangs, hangs
     # before slowness, wrong answers and partial faults; within a kind, the busiest first
     rank = {kind: i for i, kind in enumerate(SEARCH_ORDER)}
     order = {c: i for i, c in enumerate(choices)}
     chosen = [c for c in choices if not kinds or c.kind in kinds]
     return sorted(chosen, key=lambda c: (rank[c.kind], order[c]))
+
+
+def implied(
+    plan: list[tuple[FaultChoice, ...]], absorbed: FaultChoice, found: Discovery
+) -> list[tuple[FaultChoice, ...]]:
+    """The experiments of ``plan`` that ``absorbed`` implies (the platform held through it,
+    or degraded within bounds): if it is a service lost whole (a kill, a pause), the same
+    kind of fault on one link to that service (a down, a blackhole), fewer faults being no
+    worse (the monotonicity lineage-driven fault injection assumes). The explorer puts them
+    off to the end of its plan rather than drop them: a gray failure (a fallback whose health
+    check takes another path, so that a lost link goes unnoticed where a lost service does
+    not) breaks the assumption, and a budget that reaches them still runs them."""
+    if absorbed.on_link:
+        return []
+    to_service = {link.link for link in found.links if link.target == absorbed.target}
+    return [
+        experiment
+        for experiment in plan
+        if len(experiment) == 1
+        and experiment[0].target in to_service
+        and WHOLE_SERVICE.get(experiment[0].kind) == absorbed.kind
+    ]
 
 
 def pairs(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.explore import ExploreOptions
+from harness.explore.explorer import Explorer
 from harness.explore.oracle import (
     Experiment,
     Judged,
@@ -29,7 +30,14 @@ from harness.explore.shrink import (
     shrink,
     stronger,
 )
-from harness.explore.space import Discovery, FaultChoice, LinkTraffic, pairs, singles
+from harness.explore.space import (
+    Discovery,
+    FaultChoice,
+    LinkTraffic,
+    implied,
+    pairs,
+    singles,
+)
 from harness.record import Judgement, RunRecord, ScenarioInfo, Status
 from harness.scenario.model import Scenario
 from harness.topology import load_topology
@@ -56,16 +64,16 @@ def _found() -> Discovery:
 def test_singles_cover_every_link_and_service_worst_faults_first() -> None:
     plan = singles(_found())
     kinds = [(c.target, c.kind) for c in plan]
-    # every dependency lost (links by traffic, then services by fan-in) before any hangs
+    # every dependency lost (services by fan-in, then links by traffic) before any hangs
     assert kinds[:8] == [
+        ("db", "kill"),
+        ("feed-a", "kill"),
+        ("feed-b", "kill"),
         ("gw-feed-a", "down"),
         ("gw-feed-b", "down"),
         ("feed-a-db", "down"),
         ("feed-b-db", "down"),
-        ("db", "kill"),
-        ("feed-a", "kill"),
-        ("feed-b", "kill"),
-        ("gw-feed-a", "blackhole"),
+        ("db", "pause"),
     ]
     assert [c.kind for c in plan[-4:]] == ["partial"] * 4  # the mildest last
     assert ("gw-feed-a", "http_corrupt") in kinds
@@ -77,6 +85,63 @@ def test_singles_cover_every_link_and_service_worst_faults_first() -> None:
     assert latency.latency_ms == 400  # 5x the slowest baseline p95
     assert next(c for c in plan if c.kind == "partial").toxicity == 0.5
     assert len(singles(_found(), http_faults=False)) == 4 * 5 + 3 * 2
+
+
+def test_a_service_lost_whole_and_absorbed_implies_the_same_fault_on_its_links() -> None:
+    found = _found()
+    plan = [(c,) for c in singles(found)]
+    db_kill, db_pause = FaultChoice("kill", "db"), FaultChoice("pause", "db")
+    assert implied(plan, db_kill, found) == [
+        (FaultChoice("down", "feed-a-db"),),
+        (FaultChoice("down", "feed-b-db"),),
+    ]  # a crash implies its links refused, not hung, slowed or half lost
+    assert implied(plan, db_pause, found) == [
+        (FaultChoice("blackhole", "feed-a-db"),),
+        (FaultChoice("blackhole", "feed-b-db"),),
+    ]
+    assert implied(plan, FaultChoice("down", "gw-feed-a"), found) == []  # a link: no service
+    pair = (FaultChoice("down", "feed-a-db"), FaultChoice("down", "gw-feed-b"))
+    assert implied([pair], db_kill, found) == []  # a pair is more than its parts
+
+
+class _JudgedExplorer(Explorer):
+    """The explorer's search, on no platform: the experiments named in ``broken`` break."""
+
+    def __init__(self, out: Path, broken: set[str]) -> None:
+        options = ExploreOptions(topology=load_topology(TINY), out=out)
+        super().__init__(options, say=lambda _: None)
+        self.broken = broken
+        self.found = _found()
+
+    def judge(
+        self, experiment: Experiment, seed: int, keep: set[str] | None = None
+    ) -> tuple[Judged, float, str]:
+        if experiment.label in self.broken:
+            return Judged(Verdict.BROKEN, ["invariant: x"], []), 1.0, ""
+        return Judged(Verdict.HELD, [], []), 1.0, ""
+
+
+def test_the_search_puts_off_what_an_absorbed_service_loss_implies(tmp_path: Path) -> None:
+    db_kill, a_db = FaultChoice("kill", "db"), FaultChoice("down", "feed-a-db")
+    plan = [(db_kill,), (a_db,), (FaultChoice("pause", "db"),)]
+    held = _JudgedExplorer(tmp_path / "held", broken=set())
+    held._search(plan)
+    held.view.close()
+    assert [o.label for o in held.result.outcomes] == ["db kill", "db pause", "feed-a-db down"]
+    # a crash that broke something: its links are tried in their turn, to locate it
+    broke = _JudgedExplorer(tmp_path / "broke", broken={"db kill"})
+    broke._search(plan)
+    broke.view.close()
+    assert [o.label for o in broke.result.outcomes] == ["db kill", "feed-a-db down", "db pause"]
+    # what was put off and never ran is said, with the service loss that implies it
+    gate = _JudgedExplorer(tmp_path / "gate", broken={"db pause"})
+    gate.options.stop_after = 1
+    gate._search(plan)
+    gate.view.close()
+    assert [o.label for o in gate.result.outcomes] == ["db kill", "db pause"]
+    assert [(p.label, p.implied_by) for p in gate.result.put_off] == [("feed-a-db down", "db kill")]
+    assert "1 link faults; db kill: feed-a-db down" in render_markdown(gate.result)
+    assert "db kill: feed-a-db down" in render_html(gate.result)
 
 
 def test_pairs_join_absorbed_faults_that_share_a_dependency() -> None:
