@@ -103,9 +103,10 @@ def _put_off(result: Exploration) -> str:
     by: dict[str, list[str]] = {}
     for p in result.put_off:
         by.setdefault(p.implied_by, []).append(p.label)
+    n = len(result.put_off)
     return (
-        f"Not run, implied by a service lost whole that the platform absorbed (put off to the"
-        f" end of the plan): {_count(len(result.put_off), 'link fault')}; "
+        "Not run, implied by a service lost whole that the platform absorbed (put off to the"
+        f" end of the plan): {n} link fault{'' if n == 1 else 's'}; "
         + "; ".join(f"{service}: {', '.join(labels)}" for service, labels in by.items())
     )
 

@@ -140,7 +140,7 @@ def test_the_search_puts_off_what_an_absorbed_service_loss_implies(tmp_path: Pat
     gate.view.close()
     assert [o.label for o in gate.result.outcomes] == ["db kill", "db pause"]
     assert [(p.label, p.implied_by) for p in gate.result.put_off] == [("feed-a-db down", "db kill")]
-    assert "1 link faults; db kill: feed-a-db down" in render_markdown(gate.result)
+    assert "1 link fault; db kill: feed-a-db down" in render_markdown(gate.result)
     assert "db kill: feed-a-db down" in render_html(gate.result)
 
 
