@@ -3,7 +3,8 @@
 topology (+ --profile/--defect/--stack) -> explorer.Explorer.run():
   discover  one fault-free run; the proxy's byte counters -> links that carried traffic
   plan      space.singles(): link x {down, blackhole, latency, reset_peer, partial, HTTP}
-            + service x {kill, pause}; --depth 2: space.pairs() chosen by the singles
+            + service x {kill, pause}; --depth 2: space.pairs() chosen by the singles;
+            a service loss absorbed puts off the link faults it implies (space.implied)
   judge     oracle.experiment_scenario() -> a scenario file run by the engine on the one
             platform (reused) -> oracle.judge(): held / degraded / broken (named property)
   shrink    shrink.shrink(): fewer faults, shorter, fewer users, weaker; confirmed by

@@ -33,7 +33,7 @@ from harness.engine.shield import deferred_interrupts
 from harness.errors import ConfigError, HarnessError
 from harness.explore import oracle
 from harness.explore.oracle import Experiment, Judged, Verdict
-from harness.explore.output import write_outputs
+from harness.explore.output import link_faults, write_outputs
 from harness.explore.results import Exploration, FaultRecord, Finding, Outcome, PutOff
 from harness.explore.shrink import needed_failures, shrink
 from harness.explore.space import (
@@ -400,7 +400,7 @@ class Explorer:
                 f"[{len(self.result.outcomes)}/{self.result.planned} · {_clock(self.left())} left"
                 f" · {broken} broken] {experiment.label}: {judged.verdict.value}"
                 + (f" ({detail})" if detail else "")
-                + (f"; {put_off} link faults it implies put off to the end" if put_off else "")
+                + (f"; put off to the end: {link_faults(put_off)} it implies" if put_off else "")
             )
             write_outputs(self.options.out, self.result)
         return done

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.explore.results import Exploration, Outcome
 
-__all__ = ["matrix_rows", "render_markdown", "write_outputs"]
+__all__ = ["link_faults", "matrix_rows", "render_markdown", "write_outputs"]
 
 COLUMNS = (
     "down",
@@ -98,15 +98,19 @@ def render_markdown(result: Exploration) -> str:
     return "\n".join(lines) + "\n"
 
 
+def link_faults(n: int) -> str:
+    """``1 link fault``, ``3 link faults``."""
+    return f"{n} link fault{'' if n == 1 else 's'}"
+
+
 def _put_off(result: Exploration) -> str:
     """The link faults not run because a service loss the platform absorbed implies them."""
     by: dict[str, list[str]] = {}
     for p in result.put_off:
         by.setdefault(p.implied_by, []).append(p.label)
-    n = len(result.put_off)
     return (
         "Not run, implied by a service lost whole that the platform absorbed (put off to the"
-        f" end of the plan): {n} link fault{'' if n == 1 else 's'}; "
+        f" end of the plan): {link_faults(len(result.put_off))}; "
         + "; ".join(f"{service}: {', '.join(labels)}" for service, labels in by.items())
     )
 
