@@ -42,8 +42,8 @@ SEARCH_ORDER: tuple[str, ...] = (
     "down",
     "pause",
     "blackhole",
-    "latency",
     "http_corrupt",
+    "latency",
     "http_abort",
     "reset_peer",
     "partial",
@@ -177,7 +177,8 @@ def singles(
             continue
         choices += [FaultChoice(kind, service) for kind in SERVICE_FAULTS]
     # breadth first: every dependency lost (crashed, then refused) before any hangs, hangs
-    # before slowness, wrong answers and partial faults; within a kind, the busiest first
+    # before wrong answers (a success with nothing in it: silent, the worst a user gets),
+    # those before slowness, errors and partial faults; within a kind, the busiest first
     rank = {kind: i for i, kind in enumerate(SEARCH_ORDER)}
     order = {c: i for i, c in enumerate(choices)}
     chosen = [c for c in choices if not kinds or c.kind in kinds]

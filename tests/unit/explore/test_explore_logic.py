@@ -77,6 +77,9 @@ def test_singles_cover_every_link_and_service_worst_faults_first() -> None:
     ]
     assert [c.kind for c in plan[-4:]] == ["partial"] * 4  # the mildest last
     assert ("gw-feed-a", "http_corrupt") in kinds
+    # a wrong answer before a slow one: every link's, then any latency
+    last_corrupt = max(i for i, k in enumerate(kinds) if k[1] == "http_corrupt")
+    assert last_corrupt < kinds.index(("gw-feed-a", "latency"))
     assert ("feed-a-db", "http_corrupt") not in kinds  # not an HTTP service
     assert ("gw", "kill") not in kinds  # the entrypoint: an outage by construction
     assert ("db", "kill") in kinds
