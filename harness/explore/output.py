@@ -13,7 +13,7 @@ import html
 import os
 from pathlib import Path
 
-from harness.explore.results import Exploration, Outcome
+from harness.explore.results import Exploration, Outcome, PutOff
 
 __all__ = ["link_faults", "matrix_rows", "render_markdown", "write_outputs"]
 
@@ -29,9 +29,12 @@ COLUMNS = (
     "pause",
 )
 COLOURS = {"held": "#d8f0d8", "degraded": "#fff0c0", "broken": "#f6c8c8", "inconclusive": "#e0e0e0"}
+PUT_OFF_COLOUR = "#f0f6f0"  # implied held: paler than held
 
 
-def _cell(outcome: Outcome) -> str:
+def _cell(outcome: Outcome | PutOff) -> str:
+    if isinstance(outcome, PutOff):
+        return f"not run: implied by {outcome.implied_by}"
     if outcome.verdict == "broken":
         return "broken: " + ", ".join(outcome.broken)
     if outcome.verdict == "degraded":
@@ -39,13 +42,20 @@ def _cell(outcome: Outcome) -> str:
     return outcome.verdict
 
 
-def matrix_rows(result: Exploration) -> list[tuple[str, dict[str, Outcome]]]:
-    """Single-fault outcomes by dependency (in the order they were planned) and fault kind."""
-    rows: dict[str, dict[str, Outcome]] = {}
+def _colour(outcome: Outcome | PutOff) -> str:
+    return PUT_OFF_COLOUR if isinstance(outcome, PutOff) else COLOURS[outcome.verdict]
+
+
+def matrix_rows(result: Exploration) -> list[tuple[str, dict[str, Outcome | PutOff]]]:
+    """Single-fault outcomes by dependency (in the order they were planned) and fault kind,
+    and the link faults put off as implied by a service loss absorbed (not run)."""
+    rows: dict[str, dict[str, Outcome | PutOff]] = {}
     for outcome in result.outcomes:
         if len(outcome.faults) == 1:
             fault = outcome.faults[0]
             rows.setdefault(fault.target, {})[fault.kind] = outcome
+    for put_off in result.put_off:
+        rows.setdefault(put_off.fault.target, {})[put_off.fault.kind] = put_off
     return list(rows.items())
 
 
@@ -104,14 +114,11 @@ def link_faults(n: int) -> str:
 
 
 def _put_off(result: Exploration) -> str:
-    """The link faults not run because a service loss the platform absorbed implies them."""
-    by: dict[str, list[str]] = {}
-    for p in result.put_off:
-        by.setdefault(p.implied_by, []).append(p.label)
+    """Why some cells say ``not run: implied by ...``."""
     return (
-        "Not run, implied by a service lost whole that the platform absorbed (put off to the"
-        f" end of the plan): {link_faults(len(result.put_off))}; "
-        + "; ".join(f"{service}: {', '.join(labels)}" for service, labels in by.items())
+        f"{link_faults(len(result.put_off))} not run: each is implied by a service lost whole"
+        " that the platform absorbed (its kill for a down, its pause for a blackhole), and was"
+        " put off to the end of the plan, which the budget did not reach."
     )
 
 
@@ -129,7 +136,7 @@ def render_html(result: Exploration) -> str:
                 tds.append("<td></td>")
             else:
                 tds.append(
-                    f'<td style="background:{COLOURS[outcome.verdict]}"'
+                    f'<td style="background:{_colour(outcome)}"'
                     f' title="{esc(outcome.label)}">{esc(_cell(outcome))}</td>'
                 )
         body.append(f"<tr><th>{esc(target)}</th>{''.join(tds)}</tr>")
