@@ -10,6 +10,10 @@ On --stack real the edge is nginx (mock_platform/nginx.py), which asks the origi
 
 The edge caches whole blobs for FRESH_S seconds. When the origin fails, a cached copy keeps
 playing (stale-if-error, marked ``X-Cache: STALE``). The fragile edge has no stale-if-error.
+An answer from the origin whose body is not the blob the catalog describes (its size) or the
+origin stored (its sha256, the ETag) is a failed origin: never cached, never played (a
+spoiled 200 once stayed in the cache and failed every range request of it with a 416, which
+the status page, counting server errors, did not see).
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ class Edge:
             data = await self._fetch(video_id)
         except _NotPlayable as exc:
             return json_error(404, str(exc))
-        except httpx.HTTPError:
+        except (httpx.HTTPError, _Spoiled):
             if cached is not None and not self.settings.has("cdn-no-stale-if-error"):
                 self.stale_served += 1
                 age = f"{time.monotonic() - cached[1]:.0f}"
@@ -158,7 +162,12 @@ class Edge:
         if blob.status_code == 404:
             raise _NotPlayable(f"video {video_id} has no blob")
         blob.raise_for_status()
-        return blob.content
+        data, etag = blob.content, blob.headers.get("etag")
+        if len(data) != meta.json().get("size", len(data)) or (
+            etag is not None and hashlib.sha256(data).hexdigest() != etag
+        ):
+            raise _Spoiled(f"the origin's answer for {video_id} is not its blob")
+        return data
 
     async def signals(self, request: Request) -> Response:
         return JSONResponse({"cached": len(self.cache), "stale_served": self.stale_served})
@@ -166,6 +175,10 @@ class Edge:
 
 class _NotPlayable(Exception):
     pass
+
+
+class _Spoiled(Exception):
+    """The origin answered 200 with a body that is not the blob."""
 
 
 def create_edge(settings: Settings) -> Any:

@@ -215,6 +215,32 @@ def test_cached_videos_keep_playing_when_the_origin_is_down(api: Api) -> None:
     assert response.headers["x-cache"] == "STALE"
 
 
+def test_the_edge_never_caches_a_spoiled_origin_answer(api: Api) -> None:
+    """An empty 200 from the origin (a wrong answer, not a failure) is a failed origin: the
+    cached copy plays on, an uncached video fails with a server error the status page counts,
+    and nothing spoiled stays in the cache once the origin answers right again."""
+    uncached, cached = published_video(api), published_video(api)
+    wait_until(  # the replica follows in order: the one published first is there too
+        lambda: api.http.get(f"/v1/videos/{cached}/play").status_code == 200, 5, "playable"
+    )
+    api.toxiproxy.add_toxic(
+        "cdn-origin", "http_corrupt", name="spoil", attributes={"mode": "empty_success"}
+    )
+    time.sleep(5.2)  # past the edge's freshness
+    ranged = {"Range": "bytes=0-3"}
+    stale = api.http.get(f"/v1/videos/{cached}/play", headers=ranged)
+    fresh = api.http.get(f"/v1/videos/{uncached}/play", headers=ranged)
+    assert fresh.status_code == 502  # not a 416 from an empty blob
+    if api.fragile:
+        assert stale.status_code == 502  # no stale-if-error
+    else:
+        assert (stale.status_code, stale.headers["x-cache"]) == (206, "STALE")
+    api.toxiproxy.remove_toxic("cdn-origin", "spoil")
+    for video_id in (cached, uncached):
+        healed = api.http.get(f"/v1/videos/{video_id}/play", headers=ranged)
+        assert (healed.status_code, healed.content) == (206, b"\x00vid")
+
+
 def test_status_page_names_only_the_affected_component(api: Api) -> None:
     api.pause("moderation-worker")
     api.upload()
