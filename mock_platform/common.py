@@ -4,6 +4,7 @@ Prometheus metrics and a sliding window of request outcomes for the status page.
     request -> RequestStats (pure ASGI: counts, latency, X-Build) -> service app
     service -> Database (one thread per SQLite file, WAL + synchronous=FULL)
     service -> link_client(settings, "upload-cdn") -> proxy -> other service
+               (a 2xx whose JSON does not parse raises SpoiledAnswer: no answer at all)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import json
 import sqlite3
 import ssl
 import time
@@ -30,10 +32,13 @@ __all__ = [
     "TLS",
     "Database",
     "RequestStats",
+    "SpoiledAnswer",
     "Window",
     "json_error",
     "link_client",
     "metrics_endpoint",
+    "reject_spoiled",
+    "spoiled",
 ]
 
 T = TypeVar("T")
@@ -141,10 +146,43 @@ class Database:
 TLS = ssl.create_default_context()
 
 
+class SpoiledAnswer(httpx.HTTPError):
+    """A success whose JSON does not parse (empty, cut short): a failed call, whatever its
+    status says, so that every caller's ``except httpx.HTTPError`` falls back as it does for a
+    refused or timed-out one, and nobody stores, caches or passes on a wrong answer."""
+
+
+def spoiled(response: httpx.Response) -> bool:
+    """A 2xx JSON answer (read already) whose body does not parse."""
+    if not 200 <= response.status_code < 300:
+        return False
+    if "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        json.loads(response.content)
+    except ValueError:
+        return True
+    return False
+
+
+async def reject_spoiled(response: httpx.Response) -> None:
+    """A response hook: raise SpoiledAnswer for a spoiled answer (spoiled())."""
+    if 200 <= response.status_code < 300 and "json" in response.headers.get("content-type", ""):
+        await response.aread()
+        if spoiled(response):
+            request = response.request
+            raise SpoiledAnswer(
+                f"{request.method} {request.url.path}: a {response.status_code} whose JSON"
+                " does not parse"
+            )
+
+
 def link_client(
-    settings: Settings, link: str, timeout_s: float, pool: int = 50
+    settings: Settings, link: str, timeout_s: float, pool: int = 50, checks_bodies: bool = True
 ) -> httpx.AsyncClient:
-    """An HTTP client for one link (through its proxy), with its own pool: a bulkhead."""
+    """An HTTP client for one link (through its proxy), with its own pool: a bulkhead. It
+    rejects spoiled answers (reject_spoiled) unless ``checks_bodies`` is off: the gateway
+    checks its upstreams' answers itself (retried, and its defect gateway-trusts-bodies)."""
     return httpx.AsyncClient(
         base_url=settings.link_url(link),
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.0)),
@@ -152,6 +190,7 @@ def link_client(
         headers={"X-Caller": settings.service},
         verify=TLS,
         trust_env=False,  # service-to-service calls never go through an HTTP proxy from env
+        event_hooks={"response": [reject_spoiled]} if checks_bodies else {},
     )
 
 

@@ -36,7 +36,7 @@ from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mock_platform.common import TLS, Database, Window, json_error, link_client
+from mock_platform.common import TLS, Database, Window, json_error, link_client, spoiled
 from mock_platform.failover import RegionSelector
 from mock_platform.kit import ServiceKit
 from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
@@ -134,7 +134,7 @@ class Upstream:
                 last = f"unreachable ({type(exc).__name__})"
                 self._record(False, started)
                 continue
-            if self.checks_bodies and _spoiled(response):
+            if self.checks_bodies and spoiled(response):
                 # A success whose JSON does not parse (empty, cut short, declared too short)
                 # is not a success: retried like a 502, never cached or passed on.
                 last = BROKEN_BODY
@@ -156,19 +156,6 @@ class Upstream:
             self.breaker.record(ok if breaker_ok is None else breaker_ok)
         if self.observer is not None:  # every attempt counts: a retry must not hide a 500
             self.observer(ok, time.monotonic() - started)
-
-
-def _spoiled(response: httpx.Response) -> bool:
-    """A 2xx JSON answer whose body does not parse."""
-    if not 200 <= response.status_code < 300:
-        return False
-    if "json" not in response.headers.get("content-type", ""):
-        return False
-    try:
-        json.loads(response.content)
-    except ValueError:
-        return True
-    return False
 
 
 def _passthrough(response: httpx.Response) -> Response:
@@ -220,7 +207,8 @@ class Gateway:
             if shared is not None:
                 self.upstreams[name] = Upstream(name, shared, settings.link_url(link), settings)
                 continue
-            client = link_client(settings, link, timeouts[name], pool=64)
+            # the gateway checks its upstreams' answers itself (Upstream.call)
+            client = link_client(settings, link, timeouts[name], pool=64, checks_bodies=False)
             kit.on_close(client.aclose)
             self.upstreams[name] = Upstream(name, client, "", settings)
         canary_health = link_client(settings, "gateway-search-canary", 1.0, pool=2)

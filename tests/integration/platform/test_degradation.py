@@ -30,11 +30,20 @@ def test_happy_path_upload_moderation_publish(api: Api) -> None:
     assert api.http.get(f"/v1/videos/{bad.json()['video_id']}/play").status_code == 404
 
 
-def test_feed_serves_last_good_feed_when_the_catalog_is_cut_off(api: Api) -> None:
+@pytest.mark.parametrize("cut", ["down", "spoiled"])
+def test_feed_serves_last_good_feed_when_the_catalog_is_cut_off(api: Api, cut: str) -> None:
+    """Cut off, or answering an empty 200 (a wrong answer is no answer: link_client)."""
     published_video(api)
     assert api.http.get("/v1/feed").status_code == 200  # a good feed to remember
-    api.toxiproxy.set_enabled("feed-a-catalog", False)
+    if cut == "down":
+        api.toxiproxy.set_enabled("feed-a-catalog", False)
+    else:
+        api.toxiproxy.add_toxic(
+            "feed-a-catalog", "http_corrupt", name="spoil", attributes={"mode": "empty_success"}
+        )
     response = api.http.get("/v1/feed")
+    if cut == "spoiled":
+        api.toxiproxy.remove_toxic("feed-a-catalog", "spoil")
     if api.fragile:
         assert response.status_code >= 500
         return

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mock_platform.common import reject_spoiled
 from mock_platform.resilience import CircuitBreaker, RetryBudget, backoff_s
 from mock_platform.services.cdn import serve_range
 from mock_platform.services.gateway import Upstream, UpstreamFailed, make_token
@@ -218,6 +219,33 @@ def test_a_success_with_a_broken_body_is_retried_and_never_passed_on(spoiled: by
 def test_a_gateway_that_trusts_bodies_passes_an_empty_success_on() -> None:
     upstream = _upstream([b""], frozenset({"gateway-trusts-bodies"}))
     assert asyncio.run(upstream.call("GET", "/search")).content == b""
+
+
+@pytest.mark.parametrize("body", [b"", b'{"id": "v1", "sta'])
+def test_every_service_takes_a_success_with_a_broken_body_for_a_failed_call(body: bytes) -> None:
+    """link_client's hook: the feed, upload, search... fall back on it as on a refused call."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        json_type = {"content-type": "application/json"}
+        if request.url.path == "/spoiled":
+            return httpx.Response(200, content=body, headers=json_type)
+        if request.url.path == "/blob":  # not JSON: the edge checks its blobs itself
+            return httpx.Response(200, content=b"", headers={"content-type": "video/mp4"})
+        if request.url.path == "/missing":  # an error says what it is, body or not
+            return httpx.Response(404, content=b"", headers=json_type)
+        return httpx.Response(200, content=b'{"id": "v1"}', headers=json_type)
+
+    async def calls() -> list[int]:
+        hooks = {"response": [reject_spoiled]}
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(transport=transport, event_hooks=hooks) as client:
+            with pytest.raises(httpx.HTTPError, match="GET /spoiled: a 200 whose JSON does not"):
+                await client.get("http://t/spoiled")
+            return [
+                (await client.get(f"http://t/{p}")).status_code for p in ("ok", "blob", "missing")
+            ]
+
+    assert asyncio.run(calls()) == [200, 200, 404]
 
 
 def test_a_service_reads_the_topology_as_its_stack_lays_it_out(tmp_path: Path) -> None:
