@@ -156,7 +156,7 @@ def singles(
     found: Discovery, http_faults: bool = True, kinds: tuple[str, ...] = ()
 ) -> list[FaultChoice]:
     """Every single fault worth one experiment, the likeliest to matter first: kind by kind
-    (SEARCH_ORDER: a service lost whole before one of its links, so that deferred() can put
+    (SEARCH_ORDER: a service lost whole before one of its links, so that implied() can put
     off what a loss the platform absorbed implies), links by the traffic they carried,
     services by how many used links lead to them. The entrypoint is never killed or paused
     (every request needs it: an outage by construction). ``kinds``: only these (empty: all)."""
