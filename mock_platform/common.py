@@ -152,24 +152,29 @@ class SpoiledAnswer(httpx.HTTPError):
     refused or timed-out one, and nobody stores, caches or passes on a wrong answer."""
 
 
-def spoiled(response: httpx.Response) -> bool:
-    """A 2xx JSON answer (read already) whose body does not parse."""
-    if not 200 <= response.status_code < 300:
-        return False
-    if "json" not in response.headers.get("content-type", ""):
-        return False
+def _json_success(response: httpx.Response) -> bool:
+    return 200 <= response.status_code < 300 and "json" in response.headers.get("content-type", "")
+
+
+def _unparsable(content: bytes) -> bool:
     try:
-        json.loads(response.content)
+        json.loads(content)
     except ValueError:
         return True
     return False
 
 
+def spoiled(response: httpx.Response) -> bool:
+    """A 2xx JSON answer (read already) whose body does not parse."""
+    return _json_success(response) and _unparsable(response.content)
+
+
 async def reject_spoiled(response: httpx.Response) -> None:
-    """A response hook: raise SpoiledAnswer for a spoiled answer (spoiled())."""
-    if 200 <= response.status_code < 300 and "json" in response.headers.get("content-type", ""):
+    """A response hook: raise SpoiledAnswer for a spoiled answer (spoiled()); only a JSON
+    success is read here, where the caller would read it anyway."""
+    if _json_success(response):
         await response.aread()
-        if spoiled(response):
+        if _unparsable(response.content):
             request = response.request
             raise SpoiledAnswer(
                 f"{request.method} {request.url.path}: a {response.status_code} whose JSON"
