@@ -8,6 +8,8 @@ Explorer.run():
   -> each experiment: a scenario file (oracle.experiment_scenario) run by the engine,
      judged by oracle.judge -> Outcome; explore.json and the matrix rewritten after each
   -> each distinct broken property set: shrink (shrink.py) and confirm by seeded re-runs
+     (at the end; with --stop-after N, once N sets broke: a finding that did not reproduce
+     does not count, and the search goes on)
 The budget bounds the whole: no experiment starts that cannot end within it. Ctrl-C (or
 SIGTERM) ends the running experiment's faults, stops the platform, and writes what was
 found; the caller exits 3.
@@ -15,6 +17,7 @@ found; the caller exits 3.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import time
@@ -55,6 +58,7 @@ __all__ = ["ExploreOptions", "Explorer"]
 
 DISCOVER_S = 8.0
 RUN_OVERHEAD_S = 6.0  # a run's start, invariants read back and cleanup, beyond its phases
+TRIES_PER_PROPERTIES = 2  # experiments shrunk per set of broken properties, while none reproduces
 
 
 @dataclasses.dataclass
@@ -310,10 +314,38 @@ class Explorer:
             needed_failures(self.options.reruns) + 2 + (self.options.reference_profile is not None)
         )
         per = runs * (self.experiment(()).duration_s + RUN_OVERHEAD_S)
-        return self._distinct_broken() * per
+        return len(self._pending()) * per
 
-    def _distinct_broken(self) -> int:
-        return len({frozenset(o.broken) for o in self.result.outcomes if o.verdict == "broken"})
+    def _pending(self) -> list[Outcome]:
+        """The broken experiments still to shrink: the first of each set of broken
+        properties with no finding yet, or whose findings did not reproduce (up to
+        TRIES_PER_PROPERTIES experiments shrunk per set)."""
+        findings = self.result.findings
+        shrunk = {f.label for f in findings}
+        settled = {frozenset(f.broken) for f in findings if not f.refuted}
+        tries = collections.Counter(frozenset(f.broken) for f in findings)
+        todo: dict[frozenset[str], Outcome] = {}
+        for outcome in self.result.outcomes:
+            key = frozenset(outcome.broken)
+            if (
+                outcome.verdict == "broken"
+                and outcome.label not in shrunk
+                and key not in settled
+                and tries[key] < TRIES_PER_PROPERTIES
+            ):
+                todo.setdefault(key, outcome)
+        return list(todo.values())
+
+    def _counted(self) -> int:
+        """What --stop-after counts: the sets of broken properties still to shrink, or
+        shrunk to a finding that reproduced (one that did not, or that fails on the
+        reference build too, does not count: the search goes on)."""
+        pending = {frozenset(o.broken) for o in self._pending()}
+        return len(pending | {frozenset(f.broken) for f in self.result.findings if not f.refuted})
+
+    def _gate_reached(self) -> bool:
+        stop_after = self.options.stop_after
+        return stop_after is not None and self._counted() >= stop_after
 
     def run(self) -> Exploration:
         out = self.options.out
@@ -327,16 +359,14 @@ class Explorer:
                 f" {len(found.links)} links, {_kinds(plan, on_link=False)} on"
                 f" {len(found.services) - 1} services), budget {_clock(self.left())} left"
             )
-            outcomes = self._search([(c,) for c in plan])
-            if self.options.depth >= 2 and not self._search_ended_early(plan):
-                held = [o[0][0] for o in outcomes if o[1].verdict is Verdict.HELD]
-                degraded = [o[0][0] for o in outcomes if o[1].verdict is Verdict.DEGRADED]
-                broke = {o[0][0] for o in outcomes if o[1].verdict is Verdict.BROKEN}
+            left = self._explore([(c,) for c in plan])
+            if self.options.depth >= 2 and not left and not self._gate_reached():
+                held, degraded, broke = self._singles_by_verdict()
                 chosen = [p for p in pairs(found, held, degraded) if not (set(p) & broke)]
                 self.result.planned += len(chosen)
                 every = len(plan) * (len(plan) - 1) // 2
                 self.say(f"pairs: {len(chosen)} chosen by the singles (of {every} possible)")
-                self._search(chosen)
+                self._explore(chosen)
             self.result.complete = self.result.planned == len(self.result.outcomes)
             self._shrink_all()
         except KeyboardInterrupt:
@@ -354,23 +384,50 @@ class Explorer:
                 write_outputs(out, self.result)
         return self.result
 
-    def _search_ended_early(self, plan: list[FaultChoice]) -> bool:
-        """Out of time, or --stop-after reached: no pairs then."""
-        return len(self.result.outcomes) < len(plan)
+    def _singles_by_verdict(
+        self,
+    ) -> tuple[list[FaultChoice], list[FaultChoice], set[FaultChoice]]:
+        """The single faults that held, that degraded within bounds, and that broke."""
+        singles_run = [o for o in self.result.outcomes if len(o.faults) == 1]
+
+        def having(verdict: Verdict) -> list[FaultChoice]:
+            return [_choice(o.faults[0]) for o in singles_run if o.verdict == verdict.value]
+
+        return having(Verdict.HELD), having(Verdict.DEGRADED), set(having(Verdict.BROKEN))
+
+    def _explore(self, plan: Sequence[tuple[FaultChoice, ...]]) -> list[tuple[FaultChoice, ...]]:
+        """Search the plan. With --stop-after, what broke is shrunk when the count is
+        reached; a finding that did not reproduce (or fails on the reference build too)
+        does not count, and the search goes on. The experiments not run."""
+        left, gated = self._search(plan)
+        while gated:
+            self._shrink_all()
+            if self._gate_reached():
+                break
+            refuted = [f.label for f in self.result.findings if f.refuted]
+            self.say(
+                f"--stop-after {self.options.stop_after}: {', '.join(refuted)} did not"
+                f" reproduce, so it does not count: the search goes on ({len(left)} left)"
+            )
+            left, gated = self._search(left)
+        return left
 
     def _search(
         self, plan: Sequence[tuple[FaultChoice, ...]]
-    ) -> list[tuple[tuple[FaultChoice, ...], Judged]]:
-        done: list[tuple[tuple[FaultChoice, ...], Judged]] = []
+    ) -> tuple[list[tuple[FaultChoice, ...]], bool]:
+        """Run the plan in order, until its end, the budget's, or --stop-after: the
+        experiments not run, and whether --stop-after ended it."""
         plan = list(plan)
         index = 0
         while index < len(plan):
+            if self._gate_reached():
+                self.say(
+                    f"--stop-after {self.options.stop_after}: reached with"
+                    f" {len(plan) - index} experiments not run; shrinking what broke"
+                )
+                return plan[index:], True
             faults = plan[index]
             index += 1
-            stop_after = self.options.stop_after
-            if stop_after is not None and self._distinct_broken() >= stop_after:
-                self.say(f"--stop-after {stop_after}: {len(plan) - index + 1} experiments not run")
-                break
             experiment = self.experiment(faults)
             reserve = self.reserve()
             if self.left() - reserve < experiment.duration_s + RUN_OVERHEAD_S:
@@ -378,7 +435,7 @@ class Explorer:
                 self.say(
                     f"budget: {len(plan) - index + 1} experiments not run (the time left is {why})"
                 )
-                break
+                return plan[index - 1 :], False
             judged, seconds, runs = self.judge(experiment, self.options.seed)
             self.result.put_off = [p for p in self.result.put_off if p.label != experiment.label]
             self.result.outcomes.append(
@@ -392,7 +449,6 @@ class Explorer:
                     run_dir=runs,
                 )
             )
-            done.append((faults, judged))
             put_off = self._put_off(plan, index, faults, judged)
             broken = sum(1 for o in self.result.outcomes if o.verdict == "broken")
             detail = ", ".join(judged.broken or judged.degraded)[:140]
@@ -403,7 +459,7 @@ class Explorer:
                 + (f"; put off to the end: {link_faults(put_off)} it implies" if put_off else "")
             )
             write_outputs(self.options.out, self.result)
-        return done
+        return [], False
 
     def _put_off(
         self,
@@ -427,13 +483,11 @@ class Explorer:
         return len(later)
 
     def _shrink_all(self) -> None:
-        """One minimal scenario per distinct set of broken properties (the first experiment
-        that broke them: the likeliest, as the plan is ordered)."""
-        seen: set[frozenset[str]] = set()
-        for outcome in list(self.result.outcomes):
-            if outcome.verdict != "broken" or frozenset(outcome.broken) in seen:
-                continue
-            seen.add(frozenset(outcome.broken))
+        """One minimal scenario per distinct set of broken properties: from the first
+        experiment that broke them (the likeliest, as the plan is ordered); when that one
+        did not reproduce, from the next experiment that broke the same set."""
+        while todo := self._pending():
+            outcome = todo[0]
             faults = tuple(_choice(f) for f in outcome.faults)
             finding = shrink(self, self.experiment(faults), set(outcome.broken), outcome.label)
             self.result.findings.append(finding)

@@ -74,6 +74,16 @@ class Finding(_Record):
         return said if reproduced else f"{said}: not reproducible"
 
     @property
+    def refuted(self) -> bool:
+        """Re-run, it did not fail 90% of the time, or it fails on the reference build too:
+        no evidence of this build's bug (a finding left unconfirmed for want of time is not
+        refuted)."""
+        from harness.explore.shrink import needed_failures
+
+        unreproduced = bool(self.reruns) and self.reproduced < needed_failures(self.reruns)
+        return unreproduced or self.reference_passed is False
+
+    @property
     def on_reference(self) -> str:
         """``; passes on normal`` (the scenario isolates the bug), or why it does not."""
         if self.reference is None:

@@ -108,19 +108,21 @@ def test_a_service_lost_whole_and_absorbed_implies_the_same_fault_on_its_links()
 
 
 class _JudgedExplorer(Explorer):
-    """The explorer's search, on no platform: the experiments named in ``broken`` break."""
+    """The explorer's search, on no platform: the experiments named in ``broken`` break
+    the property given (``invariant: x`` for a set)."""
 
-    def __init__(self, out: Path, broken: set[str]) -> None:
+    def __init__(self, out: Path, broken: set[str] | dict[str, str]) -> None:
         options = ExploreOptions(topology=load_topology(TINY), out=out)
-        super().__init__(options, say=lambda _: None)
-        self.broken = broken
+        self.said: list[str] = []
+        super().__init__(options, say=self.said.append)
+        self.broken = broken if isinstance(broken, dict) else dict.fromkeys(broken, "invariant: x")
         self.found = _found()
 
     def judge(
         self, experiment: Experiment, seed: int, keep: set[str] | None = None
     ) -> tuple[Judged, float, str]:
         if experiment.label in self.broken:
-            return Judged(Verdict.BROKEN, ["invariant: x"], []), 1.0, ""
+            return Judged(Verdict.BROKEN, [self.broken[experiment.label]], []), 1.0, ""
         return Judged(Verdict.HELD, [], []), 1.0, ""
 
 
@@ -147,6 +149,56 @@ def test_the_search_puts_off_what_an_absorbed_service_loss_implies(tmp_path: Pat
     assert "| feed-a-db | not run: implied by db kill |" in markdown
     assert "1 link fault not run: each is implied by a service lost whole" in markdown
     assert "not run: implied by db kill" in render_html(gate.result)
+
+
+def test_a_finding_that_does_not_reproduce_does_not_count_for_stop_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reproduces = {"db pause", "feed-b-db down"}
+
+    def shrunk(explorer: Explorer, experiment: Experiment, broken: set[str], label: str) -> Finding:
+        failed = 9 if label in reproduces else 2
+        return Finding(
+            label=label, broken=sorted(broken), minimal=label, scenario="s.yaml", faults=1,
+            fault_seconds=8, users=20, reproduced=failed, reruns=10, runs_used=10,
+        )  # fmt: skip
+
+    monkeypatch.setattr("harness.explore.explorer.shrink", shrunk)
+    db_kill, db_pause = FaultChoice("kill", "db"), FaultChoice("pause", "db")
+    a_db, b_db = FaultChoice("down", "feed-a-db"), FaultChoice("down", "feed-b-db")
+    plan = [(db_kill,), (a_db,), (db_pause,), (b_db,)]
+    # db kill broke a borderline property that its re-runs refute: the search goes on
+    gate = _JudgedExplorer(tmp_path / "gate", {"db kill": "fault: x", "db pause": "fault: y"})
+    gate.options.stop_after = 1
+    assert gate._explore(plan) == [(b_db,)]
+    gate.view.close()
+    assert [o.label for o in gate.result.outcomes] == ["db kill", "feed-a-db down", "db pause"]
+    assert [(f.label, f.refuted) for f in gate.result.findings] == [
+        ("db kill", True),
+        ("db pause", False),
+    ]
+    assert any("db kill did not reproduce, so it does not count" in line for line in gate.said)
+    # the same property broken again by a later experiment: that one is shrunk too, once
+    again = _JudgedExplorer(
+        tmp_path / "again",
+        {"db kill": "fault: x", "feed-a-db down": "fault: x", "db pause": "fault: x"},
+    )
+    again.options.stop_after = 1
+    assert again._explore(plan) == []  # neither reproduced: searched to the end
+    again.view.close()
+    assert [f.label for f in again.result.findings] == ["db kill", "feed-a-db down"]
+    assert again.result.outcomes[2].verdict == "broken"
+    assert again._pending() == []  # two tries of one property set: db pause is not shrunk
+    # without --stop-after, everything is searched first and shrunk at the end
+    full = _JudgedExplorer(tmp_path / "full", {"db kill": "fault: x", "feed-b-db down": "x"})
+    assert full._explore(plan) == []
+    assert full.result.findings == []
+    full._shrink_all()
+    full.view.close()
+    assert [(f.label, f.refuted) for f in full.result.findings] == [
+        ("db kill", True),
+        ("feed-b-db down", False),
+    ]
 
 
 def test_pairs_join_absorbed_faults_that_share_a_dependency() -> None:
