@@ -404,10 +404,14 @@ class Explorer:
             self._shrink_all()
             if self._gate_reached():
                 break
-            refuted = [f.label for f in self.result.findings if f.refuted]
+            refuted = [
+                f"{f.label} ({f.confirmation}{f.on_reference})"
+                for f in self.result.findings
+                if f.refuted
+            ]
             self.say(
-                f"--stop-after {self.options.stop_after}: {', '.join(refuted)} did not"
-                f" reproduce, so it does not count: the search goes on ({len(left)} left)"
+                f"--stop-after {self.options.stop_after}: not counted, {'; '.join(refuted)}:"
+                f" the search goes on ({len(left)} experiments left)"
             )
             left, gated = self._search(left)
         return left
