@@ -7,7 +7,10 @@
                   topology's critical endpoints within their bounds (unless the fault is on
                   one of their declared single points), and no wrong answers (a miss of
                   either is *broken*)
-         after    every endpoint back to its baseline error rate and p95 (*broken*: recovery)
+         after    every endpoint back to its baseline error rate and p95 (*broken*: recovery),
+                  and each critical endpoint's p95 bound over the whole phase: a request
+                  that hung through the fault finishes only once it is healed, so the fault
+                  phase never sees it (*broken*: it hung)
          invariants: all the topology's (nothing acknowledged lost, ...); communication: the
          status page's honesty, where the topology has one
       -> judge(record): held / degraded / broken, naming each property that broke
@@ -155,6 +158,8 @@ def experiment_scenario(
                         "within": _seconds(bounds.within),
                     }
                 )
+        if bounds.p95 is not None:  # a request hung through the fault finishes after it
+            after_checks.append({"metric": "p95", "endpoint": endpoint, "max": bounds.p95})
     phases: list[dict[str, Any]] = [
         {"name": "before", "duration": _seconds(experiment.before_s)},
         {

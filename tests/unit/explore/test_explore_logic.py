@@ -302,6 +302,19 @@ def test_critical_bounds_hold_unless_the_fault_is_on_a_declared_single_point() -
     assert within(FaultChoice("down", "gateway-upload")) == ["error_rate feed", "p95 feed"]
     assert within(FaultChoice("kill", "upload")) == ["error_rate feed", "p95 feed"]
 
+    def hung(fault: FaultChoice) -> list[tuple[str, object]]:
+        """The after phase's checks over the whole phase, where a hung request finishes."""
+        data = experiment_scenario(Experiment((fault,), users=20), found, topology, "x")
+        after = data["phases"][2]["expect"]
+        return [(f"{c['metric']} {c['endpoint']}", c["max"]) for c in after if "within" not in c]
+
+    # an upload that hung through a paused catalog finishes once it is healed: judged then
+    assert hung(FaultChoice("pause", "catalog-primary")) == [
+        ("p95 feed", "1s"),
+        ("p95 upload", "3s"),
+    ]
+    assert hung(FaultChoice("pause", "upload")) == [("p95 feed", "1s")]
+
 
 def _record(*checks: Judgement, invariants: tuple[Judgement, ...] = ()) -> RunRecord:
     return RunRecord(
