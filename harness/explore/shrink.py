@@ -12,8 +12,10 @@
          must fail at least 90% of them; stopped early once that is decided
       -> the minimal scenario YAML in OUT/scenarios (valid for `harness run`)
 Every step is charged to the exploration's budget: a candidate is tried only if its
-confirmation still fits after it; out of time, the smallest found so far is confirmed by the
-re-runs that fit, and emitted even with none (its finding says so).
+confirmation still fits after it, and the confirmation of the one before it too (a smaller
+one that failed once by luck then gives way to a confirmed one, not to none); out of time,
+the smallest found so far is confirmed by the re-runs that fit, and emitted even with none
+(its finding says so).
 """
 
 from __future__ import annotations
@@ -122,8 +124,12 @@ def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: 
         progress = False
         for candidate in candidates(current, shortest_fault_s(broken), loaded):
             cost = candidate.duration_s + _overhead()
-            if explorer.left() - cost < _confirm_cost(candidate, reruns):
-                continue  # trying it would leave no time to confirm it (a cheaper one may fit)
+            if explorer.left() - cost < _confirm_cost(candidate, reruns) + _confirm_cost(
+                current, reruns
+            ):
+                # trying it would leave no time to confirm it and, should it not reproduce,
+                # the one before it (a cheaper one may fit)
+                continue
             judged, _, _ = explorer.judge(candidate, seed, keep=broken)
             runs += 1
             still = judged.verdict is Verdict.BROKEN and bool(set(judged.broken) & broken)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.explore import ExploreOptions
-from harness.explore.explorer import Explorer
+from harness.explore.explorer import RUN_OVERHEAD_S, Explorer
 from harness.explore.oracle import (
     Experiment,
     Judged,
@@ -573,9 +573,10 @@ def test_only_a_page_that_hides_an_outage_breaks_honesty() -> None:
 class _ScriptedExplorer:
     """What shrink() asks of an Explorer, with a platform whose verdicts a rule decides."""
 
-    def __init__(self, fails: Callable[[Experiment, int], bool]) -> None:
+    def __init__(self, fails: Callable[[Experiment, int], bool], budget_s: float = 3600) -> None:
         self.options = ExploreOptions(topology=load_topology(TINY), out=Path("/nonexistent"))
         self.fails = fails
+        self.budget_s = budget_s  # each run spends its phases + RUN_OVERHEAD_S of it
         self.tries: list[tuple[float, int]] = []
         self.lines: list[str] = []
         self.emitted: tuple[Experiment, bool] | None = None
@@ -586,7 +587,7 @@ class _ScriptedExplorer:
         self.lines.append(line)
 
     def left(self) -> float:
-        return 3600.0
+        return self.budget_s
 
     def rate_per_user(self) -> dict[str, float]:
         return {}
@@ -595,6 +596,7 @@ class _ScriptedExplorer:
         self, experiment: Experiment, seed: int, keep: set[str] | None = None
     ) -> tuple[Judged, float, str]:
         self.tries.append((experiment.fault_s, seed))
+        self.budget_s -= experiment.duration_s + RUN_OVERHEAD_S
         broke = self.fails(experiment, len(self.tries))
         verdict = Verdict.BROKEN if broke else Verdict.HELD
         return Judged(verdict, sorted(keep or ()) if broke else [], []), 1.0, ""
@@ -642,6 +644,22 @@ def test_a_smaller_experiment_that_failed_by_luck_gives_way_to_the_one_before_it
     shrink(never, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
     assert never.emitted == (stronger(original)[-1], False)
     assert never.referenced == []
+
+
+def test_shrinking_keeps_the_time_to_fall_back_to_the_one_before_it() -> None:
+    original = Experiment((FaultChoice("kill", "worker"),), users=2, fault_s=8)
+    per_run = original.duration_s + RUN_OVERHEAD_S  # 29 s; a 4 s fault's run: 25 s
+    # 255 s: the 4 s fault and its re-runs would fit (1 + 9 runs), the original's then not
+    # (the 4 s fault failed by luck: its last re-run passes, so it is 8 of 9)
+    explorer = _ScriptedExplorer(lambda e, n: e.fault_s == 8 or n != 10, budget_s=255)
+    shrink(explorer, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
+    assert [t[0] for t in explorer.tries] == [8] * int(255 // per_run)  # not smaller: 8 of 8
+    assert explorer.emitted == (original, True)
+    # with the time for both, the smaller one is tried, and all 10 re-runs fit: 9 of 10
+    roomy = _ScriptedExplorer(lambda e, n: e.fault_s == 8 or n != 10, budget_s=600)
+    shrink(roomy, original, {"invariant: x"}, "x")  # type: ignore[arg-type]
+    assert roomy.tries[0] == (4, 1)
+    assert roomy.emitted == (dataclasses.replace(original, fault_s=4.0), True)
 
 
 def test_a_minimal_scenario_that_fails_on_the_reference_gives_way_to_the_one_before_it() -> None:
