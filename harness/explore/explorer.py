@@ -99,7 +99,8 @@ class Explorer:
         self.options = options
         self.say = say
         self.topology = options.topology
-        self.started = time.monotonic()
+        self.clock: Callable[[], float] = time.monotonic  # a fake one in unit tests
+        self.started = self.clock()
         self.cache = TopologyCache()
         self.view = _QuietView(options.out / "explore.log")
         self.platform: Platform | None = None
@@ -116,19 +117,23 @@ class Explorer:
             budget_s=options.budget_s,
         )
         self.found: Discovery | None = None
+        self.overhead_s = RUN_OVERHEAD_S  # the last run's time beyond its phases (run_cost)
         # the build the platform is started as: the one explored, or the reference for a moment
         self.build: tuple[str | None, tuple[str, ...]] = (options.profile, options.defects)
 
     # -- time -------------------------------------------------------------------------------
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
     def left(self) -> float:
         return self.options.budget_s - self.elapsed()
 
-    def affords(self, experiment: Experiment) -> bool:
-        return self.left() > experiment.duration_s + RUN_OVERHEAD_S
+    def run_cost(self, experiment: Experiment) -> float:
+        """What one run of it will take: its phases plus the last run's overhead (at least
+        RUN_OVERHEAD_S). The overhead is the invariants' read-back, mostly, and a platform
+        that lost uploads makes it wait up to 60 s for them on every run."""
+        return experiment.duration_s + self.overhead_s
 
     # -- the platform -------------------------------------------------------------------------
 
@@ -200,7 +205,9 @@ class Explorer:
             LoadOptions(seed=seed),
             self.view,
         )
+        began = self.clock()
         record = run_scenario(scenario, context)
+        self.overhead_s = max(RUN_OVERHEAD_S, self.clock() - began - scenario.duration_s)
         self.last_run_dir = context.run_dir
         context.run_dir.mkdir(parents=True, exist_ok=True)  # what was judged, to look into
         (context.run_dir / "record.json").write_text(record.model_dump_json(indent=1), "utf-8")
@@ -233,7 +240,7 @@ class Explorer:
         where = self.options.out / ("experiments" if keep is None else "shrinking")
         name = f"x{next(self.names):04d}-{experiment.slug}"
         scenario = self.experiment_scenario(experiment, name, where, keep)
-        began = time.monotonic()
+        began = self.clock()
         record = self._run(scenario, seed)
         judged = oracle.judge(record, set(self.topology.critical), self._thin())
         if judged.verdict is Verdict.INCONCLUSIVE:  # not steady before the fault: once more
@@ -243,7 +250,7 @@ class Explorer:
             self._down()
             record = self._run(scenario, seed)
             judged = oracle.judge(record, set(self.topology.critical), self._thin())
-        return judged, time.monotonic() - began, str(self.last_run_dir)
+        return judged, self.clock() - began, str(self.last_run_dir)
 
     # -- the phases ---------------------------------------------------------------------------
 
@@ -313,7 +320,7 @@ class Explorer:
         runs = (
             needed_failures(self.options.reruns) + 2 + (self.options.reference_profile is not None)
         )
-        per = runs * (self.experiment(()).duration_s + RUN_OVERHEAD_S)
+        per = runs * self.run_cost(self.experiment(()))
         return len(self._pending()) * per
 
     def _pending(self) -> list[Outcome]:
@@ -434,7 +441,7 @@ class Explorer:
             index += 1
             experiment = self.experiment(faults)
             reserve = self.reserve()
-            if self.left() - reserve < experiment.duration_s + RUN_OVERHEAD_S:
+            if self.left() - reserve < self.run_cost(experiment):
                 why = "kept for shrinking what was found" if reserve else "too short for one more"
                 self.say(
                     f"budget: {len(plan) - index + 1} experiments not run (the time left is {why})"
@@ -502,7 +509,7 @@ class Explorer:
         defect): True it passes there, so it isolates this build's bug; False it fails there
         too; None not run (no reference, or no time left)."""
         profile = self.options.reference_profile
-        if profile is None or self.left() < experiment.duration_s + 2 * RUN_OVERHEAD_S:
+        if profile is None or self.left() < self.run_cost(experiment) + RUN_OVERHEAD_S:
             return None
         self._down()
         self.build = (profile, ())

@@ -123,9 +123,9 @@ def shrink(explorer: Explorer, experiment: Experiment, broken: set[str], label: 
     while progress:
         progress = False
         for candidate in candidates(current, shortest_fault_s(broken), loaded):
-            cost = candidate.duration_s + _overhead()
-            if explorer.left() - cost < _confirm_cost(candidate, reruns) + _confirm_cost(
-                current, reruns
+            cost = explorer.run_cost(candidate)
+            if explorer.left() - cost < _confirm_cost(explorer, candidate) + _confirm_cost(
+                explorer, current
             ):
                 # trying it would leave no time to confirm it and, should it not reproduce,
                 # the one before it (a cheaper one may fit)
@@ -194,7 +194,7 @@ def _confirm(explorer: Explorer, experiment: Experiment, broken: set[str]) -> tu
     """As many seeded re-runs as the budget allows, up to --reruns, stopped once decided:
     (failed, done, how many the budget allowed)."""
     seed, reruns = explorer.options.seed, explorer.options.reruns
-    fit = min(reruns, int(explorer.left() // (experiment.duration_s + _overhead())))
+    fit = min(reruns, int(explorer.left() // explorer.run_cost(experiment)))
     failed = passed = 0
     need = needed_failures(fit) if fit else 0
     for attempt in range(fit):
@@ -208,11 +208,5 @@ def _confirm(explorer: Explorer, experiment: Experiment, broken: set[str]) -> tu
     return failed, failed + passed, fit
 
 
-def _overhead() -> float:
-    from harness.explore.explorer import RUN_OVERHEAD_S
-
-    return RUN_OVERHEAD_S
-
-
-def _confirm_cost(experiment: Experiment, reruns: int) -> float:
-    return needed_failures(reruns) * (experiment.duration_s + _overhead())
+def _confirm_cost(explorer: Explorer, experiment: Experiment) -> float:
+    return needed_failures(explorer.options.reruns) * explorer.run_cost(experiment)

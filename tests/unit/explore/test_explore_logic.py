@@ -16,6 +16,7 @@ from harness.explore.oracle import (
     Experiment,
     Judged,
     Verdict,
+    discovery_scenario,
     experiment_scenario,
     judge,
     relative_ref,
@@ -200,6 +201,30 @@ def test_a_finding_that_does_not_reproduce_does_not_count_for_stop_after(
         ("db kill", True),
         ("feed-b-db down", False),
     ]
+
+
+def test_the_budget_counts_what_a_run_really_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform that lost uploads makes every run wait up to 60 s for them to end: the
+    next run's cost (and so how many re-runs fit) counts that, not the usual 6 s."""
+    explorer = _JudgedExplorer(tmp_path, broken=set())
+    now = [0.0]
+    explorer.clock = lambda: now[0]
+    monkeypatch.setattr(explorer, "_steady", lambda: None)
+    monkeypatch.setattr(explorer, "_up", lambda: None)
+
+    def waits_for_lost_uploads(scenario: Scenario, context: object) -> RunRecord:
+        now[0] += scenario.duration_s + 60
+        return _record()
+
+    monkeypatch.setattr("harness.explore.explorer.run_scenario", waits_for_lost_uploads)
+    experiment = Experiment((FaultChoice("kill", "store"),), users=5, fault_s=8)
+    assert explorer.run_cost(experiment) == 23 + RUN_OVERHEAD_S  # before any run
+    data = discovery_scenario(explorer.topology, 5, 8)
+    explorer._run(explorer._scenario(data, tmp_path / "d.yaml"), 1)
+    explorer.view.close()
+    assert explorer.run_cost(experiment) == 23 + 60
 
 
 def test_pairs_join_absorbed_faults_that_share_a_dependency() -> None:
@@ -588,6 +613,9 @@ class _ScriptedExplorer:
 
     def left(self) -> float:
         return self.budget_s
+
+    def run_cost(self, experiment: Experiment) -> float:
+        return experiment.duration_s + RUN_OVERHEAD_S
 
     def rate_per_user(self) -> dict[str, float]:
         return {}
