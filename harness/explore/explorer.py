@@ -640,7 +640,7 @@ def _discovery(
         http = bool(
             target and target in topology.services and not topology.services[target].health_command
         )
-        links.append(LinkTraffic(name, spec.source, target, int(carried), http))
+        links.append(LinkTraffic(name, spec.source, target, int(carried), http, spec.replication))
     links.sort(key=lambda link: -link.bytes)
     return Discovery(
         links=links,

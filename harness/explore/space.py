@@ -122,6 +122,7 @@ class LinkTraffic:
     target: str | None
     bytes: int
     http: bool  # the target answers HTTP (its health is an HTTP check)
+    replication: bool = False  # a follower's link to its leader (topology: replication: true)
 
 
 @dataclasses.dataclass
@@ -194,10 +195,16 @@ def implied(
     worse (the monotonicity lineage-driven fault injection assumes). The explorer puts them
     off to the end of its plan rather than drop them: a gray failure (a fallback whose health
     check takes another path, so that a lost link goes unnoticed where a lost service does
-    not) breaks the assumption, and a budget that reaches them still runs them."""
+    not) breaks the assumption, and a budget that reaches them still runs them. Never a
+    replication link: a follower cut off while its leader keeps taking writes is a partial
+    partition, which the leader lost whole (no writes at all) does not show; what the
+    follower does on coming back (resume from the leader's head, skipping what it missed)
+    is then never tried."""
     if absorbed.on_link:
         return []
-    to_service = {link.link for link in found.links if link.target == absorbed.target}
+    to_service = {
+        link.link for link in found.links if link.target == absorbed.target and not link.replication
+    }
     return [
         experiment
         for experiment in plan
