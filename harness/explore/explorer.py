@@ -438,15 +438,15 @@ class Explorer:
                 )
                 return plan[index:], True
             faults = plan[index]
-            index += 1
             experiment = self.experiment(faults)
             reserve = self.reserve()
             if self.left() - reserve < self.run_cost(experiment):
                 why = "kept for shrinking what was found" if reserve else "too short for one more"
                 self.say(
-                    f"budget: {len(plan) - index + 1} experiments not run (the time left is {why})"
+                    f"budget: {len(plan) - index} experiments not run (the time left is {why})"
                 )
-                return plan[index - 1 :], False
+                return plan[index:], False
+            index += 1
             judged, seconds, runs = self.judge(experiment, self.options.seed)
             self.result.put_off = [p for p in self.result.put_off if p.label != experiment.label]
             self.result.outcomes.append(

@@ -63,25 +63,25 @@ class Finding(_Record):
     )
 
     @property
+    def unreproduced(self) -> bool:
+        """Re-run, and it did not fail 90% of the re-runs (none run: not decided)."""
+        from harness.explore.shrink import needed_failures  # the one 90% rule
+
+        return bool(self.reruns) and self.reproduced < needed_failures(self.reruns)
+
+    @property
     def confirmation(self) -> str:
         """``failed 9 of 10 seeded re-runs``, and whether that is reproducible (90%)."""
         if not self.reruns:
             return "not confirmed: no time left for a re-run"
-        from harness.explore.shrink import needed_failures  # the one 90% rule
-
         said = f"failed {self.reproduced} of {self.reruns} seeded re-runs"
-        reproduced = self.reproduced >= needed_failures(self.reruns)
-        return said if reproduced else f"{said}: not reproducible"
+        return f"{said}: not reproducible" if self.unreproduced else said
 
     @property
     def refuted(self) -> bool:
-        """Re-run, it did not fail 90% of the time, or it fails on the reference build too:
-        no evidence of this build's bug (a finding left unconfirmed for want of time is not
-        refuted)."""
-        from harness.explore.shrink import needed_failures
-
-        unreproduced = bool(self.reruns) and self.reproduced < needed_failures(self.reruns)
-        return unreproduced or self.reference_passed is False
+        """It did not reproduce, or it fails on the reference build too: no evidence of this
+        build's bug (a finding left unconfirmed for want of time is not refuted)."""
+        return self.unreproduced or self.reference_passed is False
 
     @property
     def on_reference(self) -> str:
